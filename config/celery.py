@@ -1,0 +1,11 @@
+"""The Celery application (fulfilment and periodic tasks)."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+
+app = Celery("opply")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

@@ -1,0 +1,67 @@
+"""Fixtures shared by every app's tests: real PostgreSQL, real Redis."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connections
+from rest_framework.test import APIClient
+
+from opply.common.redis import get_redis
+from opply.common.testing import bearer_client
+
+
+@pytest.fixture(autouse=True)
+def _clean_redis():
+    """Every test starts with an empty Redis database (the test one, db 15)."""
+    get_redis().flushdb()
+    yield
+
+
+@pytest.fixture(autouse=True)
+def _replica_shares_primary_connection():
+    """Let replica reads see the test's uncommitted rows.
+
+    In tests the ``replica`` alias mirrors ``default`` (settings TEST.MIRROR),
+    but as its own connection it cannot see the rows a test creates inside the
+    transaction pytest-django wraps around it. Within the test's thread the
+    alias therefore shares the primary's connection; threads started by a test
+    open their own, real replica connections (those tests commit).
+    """
+    replica = connections["replica"]
+    connections["replica"] = connections["default"]
+    yield
+    connections["replica"] = replica
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def password() -> str:
+    return "correct-horse-battery-9"
+
+
+@pytest.fixture
+def customer(db, password):
+    from opply.identity.tests.factories import UserFactory
+
+    return UserFactory(password=password)
+
+
+@pytest.fixture
+def staff(db, password):
+    from opply.identity.tests.factories import UserFactory
+
+    return UserFactory(password=password, is_staff=True)
+
+
+@pytest.fixture
+def customer_client(customer) -> APIClient:
+    return bearer_client(customer)
+
+
+@pytest.fixture
+def staff_client(staff) -> APIClient:
+    return bearer_client(staff)

@@ -1,0 +1,167 @@
+"""One error format for the whole API: RFC 9457 problem details.
+
+Every error, whether raised by our code, by DRF (validation, auth, throttling,
+405) or by Django itself (404 on an unknown path, 500, CSRF), leaves the
+server as ``application/problem+json``::
+
+    {"type": "urn:opply:problem:not_found", "title": "Not Found", "status": 404,
+     "detail": "...", "code": "not_found", "request_id": "...", "errors": {...}}
+
+``errors`` carries field errors; problem-specific members (``available``,
+``lines``...) sit at the top level next to the standard ones.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, JsonResponse
+from django_guid import get_guid
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+
+class ProblemError(exceptions.APIException):
+    """An API error with a stable ``code`` and optional extra members.
+
+    Raise a subclass (or this with arguments) from services and views; the
+    exception handler turns it into a problem-details response.
+    """
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = "The request could not be processed."
+    default_code = "bad_request"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        code: str | None = None,
+        *,
+        status_code: int | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail=detail, code=code)
+        if status_code is not None:
+            self.status_code = status_code
+        self.code = code or self.default_code
+        self.extra = extra
+        self.headers = headers or {}
+
+
+class ServiceUnavailable(ProblemError):
+    """A dependency the request needs is down; the client should retry later."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "A service this request needs is temporarily unavailable."
+    default_code = "service_unavailable"
+
+    def __init__(self, detail: str | None = None, *, retry_after: int = 5, **extra: Any) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)}, **extra)
+
+
+def problem(status_code: int, code: str, detail: str, **extra: Any) -> dict[str, Any]:
+    """Build the body of a problem-details response."""
+    body: dict[str, Any] = {
+        "type": f"urn:opply:problem:{code}",
+        "title": HTTPStatus(status_code).phrase,
+        "status": status_code,
+        "detail": detail,
+        "code": code,
+    }
+    request_id = get_guid()
+    if request_id:
+        body["request_id"] = request_id
+    body.update(extra)
+    return body
+
+
+def problem_response(status_code: int, code: str, detail: str, **extra: Any) -> JsonResponse:
+    """A plain Django JSON problem response, for views outside DRF."""
+    return JsonResponse(problem(status_code, code, detail, **extra), status=status_code, content_type=PROBLEM_CONTENT_TYPE)
+
+
+def _first_code(codes: Any) -> str | None:
+    if isinstance(codes, str):
+        return codes
+    if isinstance(codes, dict):
+        codes = list(codes.values())
+    if isinstance(codes, list) and codes:
+        return _first_code(codes[0])
+    return None
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF exception handler producing problem details.
+
+    Built on DRF's own handler so that its behaviour is kept: Http404 and
+    PermissionDenied are translated, ``Retry-After`` and ``WWW-Authenticate``
+    headers are set, and the open transaction is marked for rollback
+    (``set_rollback``). Unexpected exceptions return None and reach Django's
+    500 handler, which is JSON as well.
+    """
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+
+    extra: dict[str, Any] = {}
+    if isinstance(exc, exceptions.ValidationError):
+        code = "validation_error"
+        detail = "The request has invalid fields."
+        errors = response.data
+        if not isinstance(errors, dict):
+            errors = {"non_field_errors": errors}
+        extra["errors"] = errors
+    elif isinstance(exc, ProblemError):
+        code = exc.code
+        detail = str(exc.detail)
+        extra.update(exc.extra)
+        for name, value in exc.headers.items():
+            response[name] = value
+    elif isinstance(exc, exceptions.APIException):
+        code = _first_code(exc.get_codes()) or "error"
+        detail = exc.detail if isinstance(exc.detail, str) else str(response.data.get("detail", exc.default_detail))
+        if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+            extra["retry_after"] = int(response.get("Retry-After", 1))
+    else:  # pragma: no cover - DRF only handles APIException, Http404, PermissionDenied
+        code, detail = "error", str(exc)
+
+    response.data = problem(response.status_code, code, str(detail), **extra)
+    response.content_type = PROBLEM_CONTENT_TYPE
+    return response
+
+
+# --- Django-level handlers (wired in config/urls.py and settings) -------------------
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return problem_response(400, "bad_request", "The request could not be understood.")
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return problem_response(403, "permission_denied", "You do not have permission to perform this action.")
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return problem_response(404, "not_found", "No resource lives at this address.")
+
+
+def server_error(request: HttpRequest) -> JsonResponse:
+    return problem_response(500, "server_error", "An unexpected error occurred; it has been logged.")
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> JsonResponse:
+    return problem_response(403, "csrf_failed", f"CSRF verification failed: {reason}")

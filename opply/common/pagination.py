@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from rest_framework import pagination
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+
+
+class PageNumberPagination(pagination.PageNumberPagination):
+    """``?page=N&page_size=M``: 20 by default, capped at 100.
+
+    Unlike DRF's default, a malformed ``page`` or ``page_size`` is a 400 naming
+    the parameter instead of being silently ignored; a page past the end stays
+    a 404.
+    """
+
+    page_size = 20
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+    def get_page_size(self, request: Request) -> int:
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        return min(parse_positive_int(raw, self.page_size_query_param), self.max_page_size)
+
+    def get_page_number(self, request: Request, paginator) -> int | str:  # type: ignore[no-untyped-def]
+        raw = request.query_params.get(self.page_query_param)
+        if raw is None or raw == "last":
+            return raw or 1
+        return parse_positive_int(raw, self.page_query_param)
+
+
+def parse_positive_int(raw: str, name: str) -> int:
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise ValidationError({name: ["A positive whole number is required."]}) from None
+    if value < 1:
+        raise ValidationError({name: ["A positive whole number is required."]})
+    return value

@@ -1,0 +1,130 @@
+from __future__ import annotations
+
+from django.http import Http404
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
+from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
+
+from opply.common.errors import ProblemError
+from opply.common.permissions import IsStaff
+from opply.common.throttling import LoginIPRateThrottle, LoginUsernameRateThrottle
+from opply.identity import selectors, services
+from opply.identity.models import User
+from opply.identity.serializers import (
+    CustomerCreateSerializer,
+    CustomerSerializer,
+    ProfileSerializer,
+    TokenPairSerializer,
+    TokenRevokeSerializer,
+)
+from opply.identity.tokens import RotatingRefreshSerializer, parse_refresh
+
+UUID_PATTERN = r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
+
+
+class RegisterApi(generics.GenericAPIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+    serializer_class = CustomerCreateSerializer
+
+    @extend_schema(responses={201: CustomerSerializer}, summary="Create a customer account")
+    def post(self, request: Request) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = {k: v for k, v in serializer.validated_data.items() if k != "is_active"}
+        customer = services.customer_create(**data)
+        return Response(CustomerSerializer(customer).data, status=status.HTTP_201_CREATED)
+
+
+class TokenObtainApi(TokenObtainPairView):
+    """Username + password -> access and refresh tokens. Throttled per username and per IP."""
+
+    throttle_classes = [LoginIPRateThrottle, LoginUsernameRateThrottle]
+
+
+class TokenRefreshApi(TokenRefreshView):
+    """A refresh token -> a new access token and a rotated refresh token."""
+
+    serializer_class = RotatingRefreshSerializer
+
+    @extend_schema(responses={200: TokenPairSerializer})
+    def post(self, request: Request, *args, **kwargs) -> Response:  # type: ignore[no-untyped-def]
+        return super().post(request, *args, **kwargs)
+
+
+class TokenRevokeApi(APIView):
+    """Log out: blacklist one of the caller's own refresh tokens."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=TokenRevokeSerializer, responses={204: None})
+    def post(self, request: Request) -> Response:
+        serializer = TokenRevokeSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        refresh = parse_refresh(serializer.validated_data["refresh"])
+        if refresh.get(jwt_settings.USER_ID_CLAIM) != str(request.user.public_id):
+            # Someone else's token: say no more than for a garbage token.
+            raise ProblemError("Token is invalid or expired", "token_not_valid", errors={"refresh": ["Token is invalid or expired."]})
+        services.token_revoke(user=request.user, refresh=refresh)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class CustomerViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Staff maintain customers. DELETE deactivates: orders are kept, logins stop."""
+
+    permission_classes = [IsStaff]
+    lookup_field = "public_id"
+    lookup_url_kwarg = "id"
+    lookup_value_regex = UUID_PATTERN
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return selectors.customer_list()
+
+    def get_serializer_class(self):  # type: ignore[no-untyped-def]
+        if self.action == "create":
+            return CustomerCreateSerializer
+        if self.action == "me":
+            return ProfileSerializer
+        return CustomerSerializer
+
+    def get_object(self) -> User:
+        customer = selectors.customer_get(self.kwargs["id"])
+        if customer is None:
+            raise Http404
+        return customer
+
+    @extend_schema(responses={201: CustomerSerializer})
+    def create(self, request: Request, *args, **kwargs) -> Response:  # type: ignore[no-untyped-def]
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        customer = services.customer_create(**serializer.validated_data)
+        return Response(CustomerSerializer(customer).data, status=status.HTTP_201_CREATED)
+
+    def perform_update(self, serializer: CustomerSerializer) -> None:
+        serializer.instance = services.customer_update(customer=serializer.instance, data=dict(serializer.validated_data))
+
+    def perform_destroy(self, instance: User) -> None:
+        services.customer_deactivate(customer=instance)
+
+    @action(detail=False, methods=["get", "patch"], permission_classes=[IsAuthenticated], url_path="me")
+    def me(self, request: Request) -> Response:
+        """The caller's own profile."""
+        if request.method == "GET":
+            return Response(ProfileSerializer(request.user).data)
+        serializer = ProfileSerializer(request.user, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        customer = services.customer_update(customer=request.user, data=dict(serializer.validated_data))
+        return Response(ProfileSerializer(customer).data)

@@ -1,0 +1,32 @@
+"""Reads of the identity module (served by the replica unless pinned)."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from django.db.models import QuerySet
+
+from opply.identity.models import User
+
+
+def customer_list() -> QuerySet[User]:
+    """Customers are the accounts that are not staff; staff are managed in the admin."""
+    return User.objects.filter(is_staff=False, is_superuser=False).order_by("-date_joined", "-id")
+
+
+def customer_get(public_id: UUID) -> User | None:
+    return customer_list().filter(public_id=public_id).first()
+
+
+def username_taken(username: str, *, exclude: User | None = None) -> bool:
+    qs = User.objects.filter(username__iexact=username)
+    if exclude is not None:
+        qs = qs.exclude(pk=exclude.pk)
+    return qs.exists()
+
+
+def email_taken(email: str, *, exclude: User | None = None) -> bool:
+    qs = User.objects.filter(email__iexact=email)
+    if exclude is not None:
+        qs = qs.exclude(pk=exclude.pk)
+    return qs.exists()

@@ -1,0 +1,87 @@
+"""Writes of the identity module. Every function runs on the primary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from opply.common.errors import ProblemError
+from opply.identity.models import User
+
+PROFILE_FIELDS = ("email", "first_name", "last_name", "company_name")
+
+
+class AccountConflict(ProblemError):
+    status_code = 400
+    default_code = "validation_error"
+
+
+def customer_create(
+    *,
+    username: str,
+    email: str,
+    password: str,
+    first_name: str = "",
+    last_name: str = "",
+    company_name: str = "",
+) -> User:
+    """Create a customer account. The password must already be validated."""
+    user = User(
+        username=username,
+        email=email,
+        first_name=first_name,
+        last_name=last_name,
+        company_name=company_name,
+    )
+    user.set_password(password)
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError:
+        # Two registrations racing for one username/email: the unique
+        # constraints decide; the loser gets the same 400 as a plain duplicate.
+        raise AccountConflict(
+            "That username or email is already registered.",
+            errors={"username": ["A user with that username or email already exists."]},
+        ) from None
+    return user
+
+
+def customer_update(*, customer: User, data: dict[str, Any]) -> User:
+    """Apply profile changes (and, for staff callers, ``is_active``/``username``)."""
+    for field, value in data.items():
+        setattr(customer, field, value)
+    try:
+        with transaction.atomic():
+            customer.save(update_fields=list(data))
+            if data.get("is_active") is False:
+                _revoke_all_tokens(customer)
+    except IntegrityError:
+        raise AccountConflict(
+            "That username or email is already registered.",
+            errors={"email": ["A user with that username or email already exists."]},
+        ) from None
+    return customer
+
+
+def customer_deactivate(*, customer: User) -> None:
+    """Deactivate instead of deleting: orders keep their customer, logins stop."""
+    with transaction.atomic():
+        customer.is_active = False
+        customer.save(update_fields=["is_active"])
+        _revoke_all_tokens(customer)
+
+
+def _revoke_all_tokens(user: User) -> None:
+    outstanding = OutstandingToken.objects.filter(user=user).exclude(blacklistedtoken__isnull=False)
+    BlacklistedToken.objects.bulk_create(
+        [BlacklistedToken(token=token) for token in outstanding],
+        ignore_conflicts=True,
+    )
+
+
+def token_revoke(*, user: User, refresh: RefreshToken) -> None:
+    refresh.blacklist()

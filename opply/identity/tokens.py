@@ -1,0 +1,49 @@
+"""JWT issue / refresh / revoke on top of simplejwt, made race-free.
+
+simplejwt checks the blacklist and then blacklists in two statements, so two
+concurrent refreshes of one token could both succeed. Here the outstanding
+token's row is locked for the rotation: exactly one refresh wins, every other
+use of the old token is a 401.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from rest_framework import serializers
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+from rest_framework_simplejwt.settings import api_settings
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from opply.common.serializers import StrictSerializer
+
+
+def parse_refresh(raw: str) -> RefreshToken:
+    try:
+        return RefreshToken(raw)
+    except TokenError as exc:
+        raise InvalidToken({"detail": str(exc), "code": "token_not_valid"}) from None
+
+
+class RotatingRefreshSerializer(StrictSerializer):
+    refresh = serializers.CharField()
+    access = serializers.CharField(read_only=True)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
+        refresh = parse_refresh(attrs["refresh"])
+        user = get_user_model().objects.filter(**{api_settings.USER_ID_FIELD: refresh.get(api_settings.USER_ID_CLAIM)}).first()
+        if user is None or not api_settings.USER_AUTHENTICATION_RULE(user):
+            raise AuthenticationFailed("No active account found for the given token.", "no_active_account")
+
+        with transaction.atomic():
+            jti = refresh[api_settings.JTI_CLAIM]
+            outstanding = OutstandingToken.objects.select_for_update().filter(jti=jti).first()
+            if outstanding is None or BlacklistedToken.objects.filter(token=outstanding).exists():
+                raise InvalidToken({"detail": "Token is blacklisted", "code": "token_not_valid"})
+            BlacklistedToken.objects.create(token=outstanding)
+            new_refresh = RefreshToken.for_user(user)
+        return {"access": str(new_refresh.access_token), "refresh": str(new_refresh)}
