@@ -20,7 +20,8 @@ $(VENV)/.installed: requirements/base.txt requirements/dev.txt $(EXTRA_REQUIREME
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or run 'make PYTHON=python3 ...'"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements/dev.txt $(if $(EXTRA_REQUIREMENTS),-r $(EXTRA_REQUIREMENTS))
+	$(PY) -m pip install --quiet -r requirements/dev.txt
+	$(if $(EXTRA_REQUIREMENTS),$(PY) -m pip install --quiet -r $(EXTRA_REQUIREMENTS))
 	touch $@
 
 install: $(VENV)/.installed ## Create .venv and install the pinned dependencies
