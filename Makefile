@@ -47,10 +47,11 @@ worker: install ## Celery worker and beat (cart sweeper, fulfilment) against CEL
 test: install ## Run the test suite against the local PostgreSQL and Redis
 	$(PY) -m pytest
 
-lint: install ## ruff lint + format check, and no missing migrations
+lint: install ## ruff lint + format check, no missing migrations, a valid OpenAPI schema
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) manage.py makemigrations --check --dry-run
+	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
 
 format: install ## Apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .

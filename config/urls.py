@@ -11,6 +11,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/identity/", include(("opply.identity.urls", "identity"))),
+    path("api/catalog/", include(("opply.catalog.urls", "catalog"))),
 ]
 
 handler400 = "opply.common.errors.bad_request"

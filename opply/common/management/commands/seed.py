@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from opply.catalog.seed import seed_demo_catalog
 from opply.identity.seed import seed_demo_staff
 
 
@@ -12,3 +13,5 @@ class Command(BaseCommand):
             raise CommandError("Refusing to seed demo data (and a known password) under production settings.")
         _, created = seed_demo_staff()
         self.stdout.write(f"staff user opply: {'created' if created else 'already there'}")
+        created_products = seed_demo_catalog()
+        self.stdout.write(f"demo catalog: {created_products} product(s) created")

@@ -1,0 +1,208 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from opply.catalog import selectors, services
+from opply.catalog.filters import ProductFilter
+from opply.catalog.models import Category, Product
+from opply.catalog.serializers import (
+    CategorySerializer,
+    ProductCreateSerializer,
+    ProductDetailSerializer,
+    ProductSerializer,
+    ProductUpdateSerializer,
+    StockAdjustSerializer,
+    StockSerializer,
+)
+from opply.catalog.stock import on_hand_of
+from opply.common.pagination import PageNumberPagination
+from opply.common.permissions import IsStaff, ReadOnlyOrStaff
+from opply.identity.apis import UUID_PATTERN
+
+PAGE_PARAMETERS = [
+    OpenApiParameter("page", int, description="1-based page number; past the end is a 404."),
+    OpenApiParameter("page_size", int, description="Items per page: default 20, capped at 100."),
+    OpenApiParameter(
+        "in_stock", bool, description="Default for customers: only products with something available. false lists everything."
+    ),
+]
+
+
+def _actor(request: Request) -> str:
+    return f"user:{request.user.public_id}"
+
+
+class CategoryViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Product categories: everyone reads, staff write."""
+
+    permission_classes = [ReadOnlyOrStaff]
+    serializer_class = CategorySerializer
+    lookup_url_kwarg = "id"
+    lookup_value_regex = UUID_PATTERN
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return selectors.category_list()
+
+    def get_object(self) -> Category:
+        category = selectors.category_get(self.kwargs["id"])
+        if category is None:
+            raise Http404
+        return category
+
+    def perform_create(self, serializer: CategorySerializer) -> None:
+        serializer.instance = services.category_create(**serializer.validated_data)
+
+    def perform_update(self, serializer: CategorySerializer) -> None:
+        serializer.instance = services.category_update(category=serializer.instance, data=dict(serializer.validated_data))
+
+    def perform_destroy(self, instance: Category) -> None:
+        services.category_delete(category=instance)
+
+
+class ProductListApi(APIView):
+    """The catalog: paginated, filtered, searched, ordered, cached."""
+
+    permission_classes = [ReadOnlyOrStaff]
+
+    @extend_schema(
+        operation_id="catalog_products_list",
+        parameters=[
+            *PAGE_PARAMETERS,
+            *[OpenApiParameter(name, str) for name in ("category", "search", "ordering")],
+            *[OpenApiParameter(name, OpenApiTypes.DECIMAL) for name in ("min_price", "max_price")],
+        ],
+        responses={
+            200: inline_serializer(
+                "ProductPage",
+                {
+                    "count": serializers.IntegerField(),
+                    "next": serializers.URLField(allow_null=True),
+                    "previous": serializers.URLField(allow_null=True),
+                    "results": ProductSerializer(many=True),
+                },
+            )
+        },
+    )
+    def get(self, request: Request) -> Response:
+        is_staff = bool(request.user.is_staff)
+        filterset = ProductFilter(request.query_params, queryset=Product.objects.all(), request=request)
+        if not filterset.is_valid():
+            raise ValidationError(filterset.errors)
+        cleaned = {k: v for k, v in filterset.form.cleaned_data.items() if v not in (None, "", []) and k != "in_stock"}
+        paginator = PageNumberPagination()
+        page_size = paginator.get_page_size(request)
+        page_number = paginator.get_page_number(request, None)
+        if page_number == "last":
+            raise ValidationError({"page": ["A positive whole number is required."]})
+        query = selectors.ProductQuery(
+            filters=cleaned,
+            in_stock=_in_stock_mode(filterset.form.cleaned_data.get("in_stock"), is_staff=is_staff),
+            include_inactive=is_staff,
+            page=int(page_number),
+            page_size=page_size,
+        )
+        page = selectors.product_page(query, filterset)
+        return Response(
+            {
+                "count": page["count"],
+                "next": _page_link(request, query.page + 1) if query.page * query.page_size < page["count"] else None,
+                "previous": _page_link(request, query.page - 1) if query.page > 1 else None,
+                "results": page["results"],
+            }
+        )
+
+    @extend_schema(request=ProductCreateSerializer, responses={201: ProductDetailSerializer})
+    def post(self, request: Request) -> Response:
+        serializer = ProductCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        product = services.product_create(**serializer.validated_data, actor=_actor(request))
+        return Response(selectors.product_detail(product), status=status.HTTP_201_CREATED)
+
+
+def _in_stock_mode(requested: str | None, *, is_staff: bool) -> bool | None:
+    """True: only what a customer can buy now; None: everything.
+
+    Customers see only buyable products unless they ask ``in_stock=false``;
+    staff see everything unless they ask ``in_stock=true``.
+    """
+    if requested == "true":
+        return True
+    if requested == "false":
+        return None
+    return None if is_staff else True
+
+
+def _page_link(request: Request, page: int) -> str:
+    params = request.query_params.copy()
+    params["page"] = str(page)
+    return request.build_absolute_uri(f"{request.path}?{params.urlencode()}")
+
+
+class ProductDetailApi(APIView):
+    permission_classes = [ReadOnlyOrStaff]
+
+    def _product(self, request: Request, id: Any) -> Product:
+        product = selectors.product_get(id, include_inactive=bool(request.user.is_staff))
+        if product is None:
+            raise Http404
+        return product
+
+    @extend_schema(responses={200: ProductDetailSerializer})
+    def get(self, request: Request, id: Any) -> Response:
+        return Response(selectors.product_detail(self._product(request, id)))
+
+    @extend_schema(request=ProductUpdateSerializer, responses={200: ProductDetailSerializer})
+    def put(self, request: Request, id: Any) -> Response:
+        return self._update(request, id, partial=False)
+
+    @extend_schema(request=ProductUpdateSerializer, responses={200: ProductDetailSerializer})
+    def patch(self, request: Request, id: Any) -> Response:
+        return self._update(request, id, partial=True)
+
+    def _update(self, request: Request, id: Any, *, partial: bool) -> Response:
+        product = self._product(request, id)
+        serializer = ProductUpdateSerializer(data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        product = services.product_update(product=product, data=dict(serializer.validated_data))
+        return Response(selectors.product_detail(product))
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, id: Any) -> Response:
+        services.product_deactivate(product=self._product(request, id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ProductStockApi(APIView):
+    """Staff adjust on-hand stock: a delta (restock, write-off) or a count."""
+
+    permission_classes = [IsStaff]
+
+    @extend_schema(request=StockAdjustSerializer, responses={200: StockSerializer})
+    def post(self, request: Request, id: Any) -> Response:
+        product = selectors.product_get(id, include_inactive=True)
+        if product is None:
+            raise Http404
+        serializer = StockAdjustSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        on_hand = services.stock_adjust(product=product, **serializer.validated_data, actor=_actor(request))
+        detail = selectors.product_detail(product)
+        return Response({"id": detail["id"], "on_hand": on_hand, "quantity_in_stock": detail["quantity_in_stock"]})
+
+
+__all__ = ["CategoryViewSet", "ProductDetailApi", "ProductListApi", "ProductStockApi", "on_hand_of"]

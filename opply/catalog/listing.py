@@ -1,0 +1,50 @@
+"""Which products the customer list shows: ``Product.in_stock``.
+
+The flag mirrors "a customer can buy at least one unit" so that the list can
+filter and index on it. It is refreshed only when availability may have
+crossed zero, which is rare, and a flip bumps the catalog version so that a
+cached page never shows what cannot be bought (or hides what came back).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from django.db import transaction
+
+from opply.catalog import availability
+from opply.catalog.cache import bump_catalog_version
+from opply.catalog.models import Product
+
+
+def crossed_zero(before: int, after: int) -> bool:
+    return (before > 0) != (after > 0)
+
+
+def refresh_in_stock(product_ids: list[int]) -> int:
+    """Re-derive ``in_stock`` for these products; return how many flipped.
+
+    The product rows are locked (in id order) before availability is read, so
+    of two concurrent refreshes the later one reads the later availability and
+    its answer stands.
+    """
+    if not product_ids:
+        return 0
+    with transaction.atomic():
+        flags = dict(Product.objects.select_for_update().filter(id__in=product_ids).order_by("id").values_list("id", "in_stock"))
+        available = availability.available_quantities(flags)
+        to_true = [pid for pid, flag in flags.items() if not flag and available.get(pid, 0) > 0]
+        to_false = [pid for pid, flag in flags.items() if flag and available.get(pid, 0) <= 0]
+        if to_true:
+            Product.objects.filter(id__in=to_true).update(in_stock=True)
+        if to_false:
+            Product.objects.filter(id__in=to_false).update(in_stock=False)
+    flipped = len(to_true) + len(to_false)
+    if flipped:
+        bump_catalog_version()
+    return flipped
+
+
+def refresh_after_change(before: Mapping[int, int], after: Mapping[int, int]) -> None:
+    """Refresh the flag of every product whose availability crossed zero."""
+    refresh_in_stock(sorted(pid for pid, value in after.items() if crossed_zero(before.get(pid, 0), value)))

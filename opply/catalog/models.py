@@ -1,0 +1,111 @@
+"""Catalog tables, in the ``catalog`` schema.
+
+Stock lives in its own table so that the many writes it takes (every order)
+never touch, lock or bloat the product row that the list reads. Every change
+of ``on_hand`` is also appended to the stock ledger; the ledger's sum per
+product equals ``on_hand`` at all times (``manage.py stock_audit``).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib.postgres.indexes import GinIndex, OpClass
+from django.db import models
+from django.db.models.functions import Upper
+
+
+class Category(models.Model):
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=100)
+    slug = models.SlugField(max_length=100, unique=True)
+
+    class Meta:
+        db_table = 'catalog"."category'
+        verbose_name_plural = "categories"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Product(models.Model):
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    sku = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    price = models.DecimalField(max_digits=12, decimal_places=2)
+    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="products")
+    is_active = models.BooleanField(default=True)
+    # Whether a customer can buy at least one unit now. Maintained by the
+    # stock and availability services when availability crosses zero (rare),
+    # never per order, so the list can filter and index on it.
+    in_stock = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = 'catalog"."product'
+        constraints = [
+            models.CheckConstraint(check=models.Q(price__gte=0), name="product_price_not_negative"),
+        ]
+        indexes = [
+            # Case-insensitive substring search (`icontains` compiles to
+            # UPPER(col) LIKE UPPER('%term%')) served by trigram indexes.
+            GinIndex(OpClass(Upper("name"), name="gin_trgm_ops"), name="product_name_trgm"),
+            GinIndex(OpClass(Upper("sku"), name="gin_trgm_ops"), name="product_sku_trgm"),
+            # The customer list: listed products only, one index per ordering,
+            # with the id as tie-breaker for stable pages.
+            models.Index(fields=["name", "id"], name="product_listed_name", condition=models.Q(is_active=True, in_stock=True)),
+            models.Index(fields=["price", "id"], name="product_listed_price", condition=models.Q(is_active=True, in_stock=True)),
+            models.Index(fields=["created_at", "id"], name="product_listed_created", condition=models.Q(is_active=True, in_stock=True)),
+            models.Index(fields=["category", "price", "id"], name="product_category_price"),
+            # Staff and ?in_stock=false see every product.
+            models.Index(fields=["name", "id"], name="product_name"),
+            models.Index(fields=["price", "id"], name="product_price"),
+            models.Index(fields=["created_at", "id"], name="product_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sku} {self.name}"
+
+
+class Stock(models.Model):
+    """Units physically on hand and not yet committed to an order."""
+
+    product = models.OneToOneField(Product, on_delete=models.CASCADE, primary_key=True, related_name="stock")
+    on_hand = models.IntegerField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = 'catalog"."stock'
+        constraints = [
+            models.CheckConstraint(check=models.Q(on_hand__gte=0), name="stock_on_hand_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product_id}: {self.on_hand} on hand"
+
+
+class StockMovement(models.Model):
+    """One append-only ledger row per change of ``on_hand``."""
+
+    class Reason(models.TextChoices):
+        INITIAL = "initial"
+        RESTOCK = "restock"
+        WRITE_OFF = "write_off"
+        COUNT = "count"
+        ORDER = "order"
+        CANCEL = "cancel"
+
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="movements")
+    delta = models.IntegerField()
+    reason = models.CharField(max_length=16, choices=Reason.choices)
+    # What caused it: an order's public id, a staff user's public id...
+    reference = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = 'catalog"."stock_movement'
+        indexes = [models.Index(fields=["product", "created_at"], name="stock_movement_product")]
+
+    def __str__(self) -> str:
+        return f"{self.product_id} {self.delta:+d} ({self.reason})"

@@ -1,0 +1,147 @@
+"""Catalog data for local use: a small demo catalog and a bulk generator."""
+
+from __future__ import annotations
+
+import secrets
+from decimal import Decimal
+
+from django.db import connection, transaction
+
+from opply.catalog import services
+from opply.catalog.cache import bump_catalog_version
+from opply.catalog.models import Category, Product
+
+DEMO_CATALOG: dict[tuple[str, str], list[tuple[str, str, str, int]]] = {
+    ("Dairy alternatives", "dairy-alternatives"): [
+        ("OAT-1L", "Oat milk 1L", "2.40", 120),
+        ("ALM-1L", "Almond milk 1L", "2.90", 80),
+        ("SOY-YOG-500", "Soy yoghurt 500g", "1.95", 0),
+    ],
+    ("Coffee", "coffee"): [
+        ("COF-BEAN-1KG", "Espresso beans 1kg", "18.50", 40),
+        ("COF-DECAF-500", "Decaf beans 500g", "9.75", 25),
+    ],
+    ("Baking", "baking"): [
+        ("FLR-T55-25KG", "Wheat flour T55 25kg", "21.00", 60),
+        ("SGR-CANE-5KG", "Cane sugar 5kg", "7.80", 90),
+        ("YST-DRY-500", "Dry yeast 500g", "4.20", 3),
+    ],
+    ("Snacks", "snacks"): [
+        ("NUT-MIX-1KG", "Mixed nuts 1kg", "14.90", 50),
+        ("CHP-SEA-150", "Sea salt crisps 150g", "1.60", 300),
+    ],
+}
+
+
+def seed_demo_catalog() -> int:
+    """Create the demo categories and products that are missing; return how many products were created."""
+    created = 0
+    for (category_name, slug), products in DEMO_CATALOG.items():
+        category, _ = Category.objects.get_or_create(slug=slug, defaults={"name": category_name})
+        for sku, name, price, quantity in products:
+            if not Product.objects.filter(sku=sku).exists():
+                services.product_create(
+                    sku=sku, name=name, price=Decimal(price), category=category, quantity_in_stock=quantity, actor="seed"
+                )
+                created += 1
+    return created
+
+
+ADJECTIVES = [
+    "Organic",
+    "Fresh",
+    "Roasted",
+    "Smoked",
+    "Wholegrain",
+    "Artisan",
+    "Raw",
+    "Dried",
+    "Frozen",
+    "Premium",
+    "Classic",
+    "Spiced",
+    "Sweet",
+    "Salted",
+    "Wild",
+    "Golden",
+]
+NOUNS = [
+    "oat milk",
+    "coffee beans",
+    "flour",
+    "rice",
+    "olive oil",
+    "honey",
+    "almonds",
+    "cocoa",
+    "tea",
+    "pasta",
+    "lentils",
+    "oats",
+    "butter",
+    "cheese",
+    "yoghurt",
+    "granola",
+    "sugar",
+    "chocolate",
+    "vinegar",
+    "salsa",
+]
+SIZES = ["250g", "500g", "1kg", "2kg", "5kg", "25kg", "330ml", "1L", "5L", "12-pack"]
+CATEGORIES = ["Dairy alternatives", "Coffee", "Baking", "Snacks", "Pantry", "Beverages", "Frozen", "Confectionery", "Oils", "Spices"]
+
+
+def seed_generated_catalog(products: int, batch_size: int = 100_000) -> str:
+    """Insert ``products`` generated products (with stock and ledger) in bulk, in SQL.
+
+    Names, prices and stock vary deterministically per row; about one product
+    in ten is out of stock. Returns the SKU prefix of this run.
+    """
+    prefix = f"GEN-{secrets.token_hex(3).upper()}-"
+    categories = []
+    for name in CATEGORIES:
+        slug = name.lower().replace(" ", "-")
+        categories.append(Category.objects.get_or_create(slug=slug, defaults={"name": name})[0].id)
+    with connection.cursor() as cursor:
+        for start in range(0, products, batch_size):
+            stop = min(start + batch_size, products)
+            with transaction.atomic():
+                cursor.execute(
+                    """
+                    WITH rows AS (
+                        SELECT i,
+                               (%(adjectives)s::text[])[1 + (i * 7) %% cardinality(%(adjectives)s::text[])] || ' ' ||
+                               (%(nouns)s::text[])[1 + (i * 13) %% cardinality(%(nouns)s::text[])] || ' ' ||
+                               (%(sizes)s::text[])[1 + (i * 3) %% cardinality(%(sizes)s::text[])] || ' #' || i AS name,
+                               round((0.5 + ((i * 7919) %% 10000) / 100.0)::numeric, 2) AS price,
+                               (%(categories)s::bigint[])[1 + i %% cardinality(%(categories)s::bigint[])] AS category_id,
+                               CASE WHEN i %% 10 = 0 THEN 0 ELSE 1 + (i * 31) %% 500 END AS on_hand
+                          FROM generate_series(%(start)s, %(stop)s - 1) AS i
+                    ), products AS (
+                        INSERT INTO "catalog"."product" (public_id, sku, name, price, category_id, is_active, in_stock, created_at, updated_at)
+                        SELECT gen_random_uuid(), %(prefix)s || lpad(i::text, 8, '0'), name, price, category_id, true, on_hand > 0,
+                               now() - (i || ' seconds')::interval, now()
+                          FROM rows
+                        RETURNING id, sku
+                    ), stock AS (
+                        INSERT INTO "catalog"."stock" (product_id, on_hand, updated_at)
+                        SELECT p.id, r.on_hand, now() FROM products p JOIN rows r ON p.sku = %(prefix)s || lpad(r.i::text, 8, '0')
+                        RETURNING product_id, on_hand
+                    )
+                    INSERT INTO "catalog"."stock_movement" (product_id, delta, reason, reference, created_at)
+                    SELECT product_id, on_hand, 'initial', 'seed_catalog', now() FROM stock WHERE on_hand > 0
+                    """,
+                    {
+                        "adjectives": ADJECTIVES,
+                        "nouns": NOUNS,
+                        "sizes": SIZES,
+                        "categories": categories,
+                        "start": start,
+                        "stop": stop,
+                        "prefix": prefix,
+                    },
+                )
+    with connection.cursor() as cursor:
+        cursor.execute('ANALYZE "catalog"."product"; ANALYZE "catalog"."stock"')
+    bump_catalog_version()
+    return prefix

@@ -1,0 +1,143 @@
+"""Writes of the catalog: categories, products and staff stock adjustments.
+
+Every write bumps the catalog version after commit so the very next list read
+misses the cache and sees it.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError
+
+from opply.catalog.cache import bump_catalog_version
+from opply.catalog.listing import refresh_after_change, refresh_in_stock
+from opply.catalog.models import Category, Product, Stock, StockMovement
+from opply.catalog.stock import Movement, StockShortage, apply_stock_movements, on_hand_of
+from opply.common.errors import ProblemError
+
+
+class CatalogConflict(ProblemError):
+    status_code = 409
+    default_code = "conflict"
+
+
+def _unique_violation(field: str, message: str) -> ProblemError:
+    return ProblemError(message, "validation_error", errors={field: [message]})
+
+
+# --- Categories -------------------------------------------------------------------
+
+
+def category_create(*, name: str, slug: str) -> Category:
+    try:
+        with transaction.atomic():
+            category = Category.objects.create(name=name, slug=slug)
+    except IntegrityError:
+        raise _unique_violation("slug", "A category with this slug already exists.") from None
+    transaction.on_commit(bump_catalog_version)
+    return category
+
+
+def category_update(*, category: Category, data: dict[str, Any]) -> Category:
+    for field, value in data.items():
+        setattr(category, field, value)
+    try:
+        with transaction.atomic():
+            category.save(update_fields=list(data))
+    except IntegrityError:
+        raise _unique_violation("slug", "A category with this slug already exists.") from None
+    transaction.on_commit(bump_catalog_version)
+    return category
+
+
+def category_delete(*, category: Category) -> None:
+    try:
+        with transaction.atomic():
+            category.delete()
+    except ProtectedError:
+        raise CatalogConflict("The category still has products; move or delete them first.", "category_in_use") from None
+    transaction.on_commit(bump_catalog_version)
+
+
+# --- Products ----------------------------------------------------------------------
+
+
+def product_create(*, sku: str, name: str, price: Decimal, category: Category, quantity_in_stock: int, actor: str = "") -> Product:
+    """A product with its initial stock (and the ledger row saying so)."""
+    try:
+        with transaction.atomic():
+            product = Product.objects.create(sku=sku, name=name, price=price, category=category, in_stock=quantity_in_stock > 0)
+            Stock.objects.create(product=product, on_hand=quantity_in_stock)
+            if quantity_in_stock:
+                StockMovement.objects.create(product=product, delta=quantity_in_stock, reason=StockMovement.Reason.INITIAL, reference=actor)
+    except IntegrityError:
+        raise _unique_violation("sku", "A product with this SKU already exists.") from None
+    transaction.on_commit(bump_catalog_version)
+    return product
+
+
+def product_update(*, product: Product, data: dict[str, Any]) -> Product:
+    for field, value in data.items():
+        setattr(product, field, value)
+    try:
+        with transaction.atomic():
+            product.save(update_fields=[*data, "updated_at"])
+    except IntegrityError:
+        raise _unique_violation("sku", "A product with this SKU already exists.") from None
+    transaction.on_commit(bump_catalog_version)
+    return product
+
+
+def product_deactivate(*, product: Product) -> None:
+    """Products are retired, not deleted: the ledger and past orders refer to them."""
+    with transaction.atomic():
+        product.is_active = False
+        product.save(update_fields=["is_active", "updated_at"])
+    transaction.on_commit(bump_catalog_version)
+
+
+# --- Stock ---------------------------------------------------------------------------
+
+
+def stock_adjust(*, product: Product, delta: int | None = None, quantity: int | None = None, actor: str = "") -> int:
+    """Restock or write off (``delta``) or record a stock count (``quantity``).
+
+    Returns the new on-hand quantity. On-hand never goes below zero: such a
+    request is refused with 409 and nothing changes.
+    """
+    if (delta is None) == (quantity is None):
+        raise ValueError("give exactly one of delta and quantity")
+    with transaction.atomic():
+        current = Stock.objects.select_for_update().get(product=product).on_hand
+        if quantity is not None:
+            delta, reason = quantity - current, StockMovement.Reason.COUNT
+        else:
+            reason = StockMovement.Reason.RESTOCK if delta >= 0 else StockMovement.Reason.WRITE_OFF
+        try:
+            new = apply_stock_movements([Movement(product.id, delta)], reason=reason, reference=actor).get(product.id, current)
+        except StockShortage:
+            raise CatalogConflict(f"Only {current} on hand: cannot remove {-delta}.", "stock_below_zero", on_hand=current) from None
+        transaction.on_commit(lambda: refresh_after_change({product.id: current}, {product.id: new}))
+    return new
+
+
+def resync_in_stock(product_ids: list[int] | None = None) -> int:
+    """Re-derive the list flag for these (or all) products; used by reconciliation."""
+    ids = product_ids if product_ids is not None else list(Product.objects.values_list("id", flat=True))
+    return refresh_in_stock(ids)
+
+
+__all__ = [
+    "category_create",
+    "category_delete",
+    "category_update",
+    "on_hand_of",
+    "product_create",
+    "product_deactivate",
+    "product_update",
+    "resync_in_stock",
+    "stock_adjust",
+]

@@ -1,0 +1,72 @@
+"""The one commit path for on-hand stock in PostgreSQL.
+
+Every change of ``on_hand`` (initial stock, restock, write-off, count, order,
+cancellation) goes through :func:`apply_stock_movements`: a conditional
+``UPDATE`` per product, in product-id order, plus its ledger rows. PostgreSQL
+is the last word: ``on_hand`` never goes below zero, whatever Redis says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from django.db import connection
+
+from opply.catalog.models import Stock, StockMovement
+
+_UPDATE_SQL = """
+    UPDATE "catalog"."stock"
+       SET on_hand = on_hand + %s, updated_at = now()
+     WHERE product_id = %s AND on_hand + %s >= 0
+ RETURNING on_hand
+"""
+
+
+@dataclass(frozen=True)
+class Movement:
+    product_id: int
+    delta: int
+
+
+class StockShortage(Exception):
+    """A movement would take ``on_hand`` below zero; nothing may be committed."""
+
+    def __init__(self, product_id: int) -> None:
+        super().__init__(f"not enough stock for product {product_id}")
+        self.product_id = product_id
+
+
+def write_ledger(movements: Sequence[Movement], *, reason: str, reference: str) -> None:
+    StockMovement.objects.bulk_create(
+        [StockMovement(product_id=m.product_id, delta=m.delta, reason=reason, reference=reference) for m in movements if m.delta]
+    )
+
+
+def apply_stock_movements(movements: Sequence[Movement], *, reason: str, reference: str = "") -> dict[int, int]:
+    """Apply the movements and write the ledger; return the new on-hand per product.
+
+    Must run inside the caller's transaction on the primary (the order, the
+    adjustment...): on :class:`StockShortage` the caller rolls everything back.
+    The ledger rows are written first and the stock rows updated last, in
+    product-id order: concurrent callers lock rows in one order (no deadlock)
+    and hold each hot stock row for as short a time as possible, until commit.
+    """
+    if not connection.in_atomic_block:
+        raise RuntimeError("apply_stock_movements must run inside a transaction")
+    ordered = sorted((m for m in movements if m.delta), key=lambda m: m.product_id)
+    write_ledger(ordered, reason=reason, reference=reference)
+    on_hand: dict[int, int] = {}
+    with connection.cursor() as cursor:
+        for movement in ordered:
+            cursor.execute(_UPDATE_SQL, [movement.delta, movement.product_id, movement.delta])
+            row = cursor.fetchone()
+            if row is None:
+                raise StockShortage(movement.product_id)
+            on_hand[movement.product_id] = row[0]
+    return on_hand
+
+
+def on_hand_of(product_ids: Iterable[int]) -> dict[int, int]:
+    """Current on-hand stock, read from the primary."""
+    return dict(Stock.objects.using("default").filter(product_id__in=list(product_ids)).values_list("product_id", "on_hand"))

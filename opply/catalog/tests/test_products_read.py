@@ -1,0 +1,201 @@
+import uuid
+from decimal import Decimal
+
+import pytest
+
+from opply.catalog.models import Product
+from opply.catalog.tests.factories import CategoryFactory, make_product
+from opply.common.testing import assert_problem
+
+pytestmark = pytest.mark.django_db
+
+LIST = "/api/catalog/products/"
+
+
+def ids(response):
+    return [row["id"] for row in response.json()["results"]]
+
+
+def test_list_shape(customer_client):
+    category = CategoryFactory(name="Dairy alternatives", slug="dairy-alternatives")
+    product = make_product(name="Oat milk 1L", sku="OAT-1L", price="2.40", quantity=17, category=category)
+
+    response = customer_client.get(LIST)
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "count": 1,
+        "next": None,
+        "previous": None,
+        "results": [
+            {
+                "id": str(product.public_id),
+                "name": "Oat milk 1L",
+                "sku": "OAT-1L",
+                "price": "2.40",
+                "quantity_in_stock": 17,
+                "category": {"id": str(category.public_id), "name": "Dairy alternatives", "slug": "dairy-alternatives"},
+            }
+        ],
+    }
+
+
+def test_anonymous_gets_401(api_client):
+    assert_problem(api_client.get(LIST), 401)
+
+
+def test_pagination_defaults_next_previous_and_cap(customer_client):
+    for n in range(25):
+        make_product(name=f"P{n:02d}")
+
+    first = customer_client.get(LIST).json()
+    assert (first["count"], len(first["results"])) == (25, 20)
+    assert first["previous"] is None
+    assert "page=2" in first["next"]
+
+    second = customer_client.get(first["next"]).json()
+    assert len(second["results"]) == 5
+    assert second["next"] is None
+    assert "page=1" in second["previous"]
+    assert {r["id"] for r in first["results"]}.isdisjoint({r["id"] for r in second["results"]})
+
+    assert len(customer_client.get(LIST, {"page_size": 1000}).json()["results"]) == 25  # capped at 100, 25 exist
+    assert len(customer_client.get(LIST, {"page_size": 7}).json()["results"]) == 7
+
+
+def test_page_size_is_capped_at_100(customer_client):
+    category = CategoryFactory()
+    Product.objects.bulk_create([Product(sku=f"BULK-{n}", name=f"Bulk {n}", price=1, category=category, in_stock=True) for n in range(105)])
+
+    assert len(customer_client.get(LIST, {"page_size": 500}).json()["results"]) == 100
+
+
+def test_a_page_past_the_end_is_404(customer_client):
+    make_product()
+
+    assert_problem(customer_client.get(LIST, {"page": 2}), 404, "not_found")
+
+
+def test_an_empty_catalog_has_an_empty_first_page(customer_client):
+    assert customer_client.get(LIST).json()["count"] == 0
+
+
+@pytest.mark.parametrize(
+    "params,field",
+    [
+        ({"page": "abc"}, "page"),
+        ({"page": "0"}, "page"),
+        ({"page": "-1"}, "page"),
+        ({"page_size": "x"}, "page_size"),
+        ({"page_size": "0"}, "page_size"),
+        ({"min_price": "cheap"}, "min_price"),
+        ({"max_price": "-1"}, "max_price"),
+        ({"min_price": "1e400"}, "min_price"),
+        ({"ordering": "password"}, "ordering"),
+        ({"in_stock": "maybe"}, "in_stock"),
+        ({"search": "x" * 101}, "search"),
+        ({"page": "last"}, "page"),
+    ],
+)
+def test_bad_parameters_are_400_naming_the_parameter(customer_client, params, field):
+    make_product()
+
+    body = assert_problem(customer_client.get(LIST, params), 400, "validation_error")
+    assert field in body["errors"]
+
+
+def test_filter_by_category_slug(customer_client):
+    coffee = CategoryFactory(slug="coffee")
+    wanted = make_product(category=coffee)
+    make_product()
+
+    assert ids(customer_client.get(LIST, {"category": "coffee"})) == [str(wanted.public_id)]
+    assert ids(customer_client.get(LIST, {"category": "nope"})) == []
+
+
+def test_search_name_and_sku_case_insensitively(customer_client):
+    bean = make_product(name="Coffee BEANS dark", sku="CB-1")
+    by_sku = make_product(name="Something", sku="XBEAN-9")
+    make_product(name="Tea", sku="TEA-1")
+
+    assert set(ids(customer_client.get(LIST, {"search": "bean"}))) == {str(bean.public_id), str(by_sku.public_id)}
+    assert set(ids(customer_client.get(LIST, {"search": "%"}))) == set()  # LIKE wildcards are literal
+
+
+def test_price_range(customer_client):
+    cheap = make_product(price="1.00")
+    mid = make_product(price="5.00")
+    make_product(price="10.00")
+
+    assert set(ids(customer_client.get(LIST, {"min_price": "1", "max_price": "9.99"}))) == {str(cheap.public_id), str(mid.public_id)}
+    assert ids(customer_client.get(LIST, {"min_price": "5.01", "max_price": "9.99"})) == []
+
+
+@pytest.mark.parametrize("ordering", ["name", "-name", "price", "-price", "created_at", "-created_at"])
+def test_ordering(customer_client, ordering):
+    products = [make_product(name=name, price=price) for name, price in [("b", "3"), ("a", "2"), ("c", "1")]]
+
+    response = customer_client.get(LIST, {"ordering": ordering})
+
+    field = ordering.lstrip("-")
+    key = {"name": lambda p: p.name, "price": lambda p: p.price, "created_at": lambda p: p.created_at}[field]
+    expected = sorted(products, key=key, reverse=ordering.startswith("-"))
+    assert ids(response) == [str(p.public_id) for p in expected]
+
+
+def test_out_of_stock_products_are_left_out_by_default(customer_client, staff_client):
+    available = make_product(quantity=3)
+    sold_out = make_product(quantity=0)
+
+    assert ids(customer_client.get(LIST)) == [str(available.public_id)]
+    assert ids(customer_client.get(LIST, {"in_stock": "true"})) == [str(available.public_id)]
+    everything = customer_client.get(LIST, {"in_stock": "false"})
+    assert set(ids(everything)) == {str(available.public_id), str(sold_out.public_id)}
+    assert {r["id"]: r["quantity_in_stock"] for r in everything.json()["results"]}[str(sold_out.public_id)] == 0
+    # Staff see everything by default.
+    assert set(ids(staff_client.get(LIST))) == {str(available.public_id), str(sold_out.public_id)}
+
+
+def test_inactive_products_are_hidden_from_customers_but_not_staff(customer_client, staff_client):
+    retired = make_product()
+    retired.is_active = False
+    retired.save()
+
+    assert ids(customer_client.get(LIST, {"in_stock": "false"})) == []
+    assert_problem(customer_client.get(f"{LIST}{retired.public_id}/"), 404)
+    assert ids(staff_client.get(LIST)) == [str(retired.public_id)]
+
+
+def test_detail_answers_in_stock_or_not(customer_client):
+    sold_out = make_product(quantity=0, price="3.50")
+
+    body = customer_client.get(f"{LIST}{sold_out.public_id}/").json()
+
+    assert body["id"] == str(sold_out.public_id)
+    assert body["quantity_in_stock"] == 0
+    assert body["price"] == "3.50"
+
+
+@pytest.mark.parametrize("suffix", [f"{uuid.uuid4()}/", "not-a-uuid/", "12/"])
+def test_unknown_or_malformed_product_is_404(customer_client, suffix):
+    assert_problem(customer_client.get(f"{LIST}{suffix}"), 404)
+
+
+@pytest.mark.parametrize("page_size", [1, 20, 100])
+def test_a_page_costs_a_constant_number_of_queries(
+    customer_client, customer, django_assert_max_num_queries, page_size, django_assert_num_queries
+):
+    categories = [CategoryFactory() for _ in range(5)]
+    Product.objects.bulk_create(
+        [Product(sku=f"Q-{n}", name=f"Q {n}", price=Decimal("1.00"), category=categories[n % 5], in_stock=True) for n in range(120)]
+    )
+    from django.core.cache import cache
+
+    # Cold: the user, count, page, quantities. Warm (cached page): the user and the quantities.
+    with django_assert_num_queries(4):
+        cold = customer_client.get(LIST, {"page_size": page_size})
+    with django_assert_num_queries(2):
+        warm = customer_client.get(LIST, {"page_size": page_size})
+    assert cold.json() == warm.json()
+    assert len(warm.json()["results"]) == page_size
+    assert cache.get("catalog:version")

@@ -1,0 +1,77 @@
+import random
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from opply.catalog import services
+from opply.catalog.models import Product, Stock, StockMovement
+from opply.catalog.seed import seed_generated_catalog
+from opply.catalog.selectors import stock_ledger_mismatches
+from opply.catalog.tests.factories import make_product
+from opply.common.errors import ProblemError
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_ledger_sums_to_on_hand_after_a_random_sequence_of_adjustments():
+    rng = random.Random(20261125)
+    products = [make_product(quantity=rng.randint(0, 20)) for _ in range(5)]
+    expected = {p.id: p.stock.on_hand for p in products}
+    refused = 0
+
+    for _ in range(300):
+        product = rng.choice(products)
+        if rng.random() < 0.2:
+            quantity = rng.randint(0, 30)
+            services.stock_adjust(product=product, quantity=quantity)
+            expected[product.id] = quantity
+        else:
+            delta = rng.choice([-1, 1]) * rng.randint(1, 15)
+            try:
+                services.stock_adjust(product=product, delta=delta)
+            except ProblemError:
+                assert expected[product.id] + delta < 0
+                refused += 1
+            else:
+                expected[product.id] += delta
+
+    assert refused > 0, "the sequence should have tried to go below zero at least once"
+    assert dict(Stock.objects.values_list("product_id", "on_hand")) == expected
+    assert stock_ledger_mismatches() == []
+    call_command("stock_audit")
+
+
+def test_stock_audit_reports_a_mismatch():
+    product = make_product(quantity=5)
+    Stock.objects.filter(product=product).update(on_hand=7)  # a write that bypassed the ledger
+
+    assert stock_ledger_mismatches() == [(product.sku, 7, 5)]
+    with pytest.raises(CommandError):
+        call_command("stock_audit")
+
+
+def test_the_database_refuses_negative_stock_whatever_the_code_does():
+    from django.db import IntegrityError, transaction
+
+    product = make_product(quantity=1)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Stock.objects.filter(product=product).update(on_hand=-1)
+
+
+def test_generated_catalog_is_consistent():
+    prefix = seed_generated_catalog(250, batch_size=100)
+
+    generated = Product.objects.filter(sku__startswith=prefix)
+    assert generated.count() == 250
+    assert generated.filter(in_stock=False).count() == Stock.objects.filter(product__in=generated, on_hand=0).count() > 0
+    assert StockMovement.objects.filter(product__in=generated, reason="initial").count() == generated.filter(in_stock=True).count()
+    assert stock_ledger_mismatches() == []
+
+
+def test_demo_seed_is_idempotent():
+    call_command("seed")
+    count = Product.objects.count()
+    call_command("seed")
+
+    assert count >= 10
+    assert Product.objects.count() == count
