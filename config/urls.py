@@ -12,6 +12,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/identity/", include(("opply.identity.urls", "identity"))),
     path("api/catalog/", include(("opply.catalog.urls", "catalog"))),
+    path("api/orders/", include(("opply.orders.urls", "orders"))),
 ]
 
 handler400 = "opply.common.errors.bad_request"

@@ -1,19 +1,30 @@
 """How many units of each product a customer can still buy.
 
-For now this is ``on_hand`` from the stock table, read in one indexed query per
-page. The availability store in Redis (on-hand minus live reservations)
-replaces it behind the same functions.
+Read from the availability store in Redis (on hand minus live reservations),
+one round trip per page. If Redis is down, the committed on-hand stock from
+PostgreSQL answers instead: reservations are then unknown, so the figure can
+be a little high, and PostgreSQL still refuses to oversell at order time.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 
+from redis.exceptions import RedisError
+
+from opply.catalog import inventory
 from opply.catalog.models import Stock
+
+logger = logging.getLogger(__name__)
 
 
 def available_quantities(product_ids: Iterable[int]) -> dict[int, int]:
     ids = list(product_ids)
     if not ids:
         return {}
-    return dict(Stock.objects.filter(product_id__in=ids).values_list("product_id", "on_hand"))
+    try:
+        return inventory.available(ids)
+    except RedisError:
+        logger.warning("availability store unreachable: quantities from PostgreSQL on-hand stock")
+        return dict(Stock.objects.filter(product_id__in=ids).values_list("product_id", "on_hand"))

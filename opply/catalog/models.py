@@ -73,6 +73,11 @@ class Stock(models.Model):
 
     product = models.OneToOneField(Product, on_delete=models.CASCADE, primary_key=True, related_name="stock")
     on_hand = models.IntegerField()
+    # Bumped by every change of on_hand. Changes of one row are serialised by
+    # its lock, so versions follow commit order: the availability store in
+    # Redis applies an on-hand value only if its version is newer than the one
+    # it has, whatever order the updates reach it in.
+    version = models.BigIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -124,8 +124,8 @@ def seed_generated_catalog(products: int, batch_size: int = 100_000) -> str:
                           FROM rows
                         RETURNING id, sku
                     ), stock AS (
-                        INSERT INTO "catalog"."stock" (product_id, on_hand, updated_at)
-                        SELECT p.id, r.on_hand, now() FROM products p JOIN rows r ON p.sku = %(prefix)s || lpad(r.i::text, 8, '0')
+                        INSERT INTO "catalog"."stock" (product_id, on_hand, version, updated_at)
+                        SELECT p.id, r.on_hand, 0, now() FROM products p JOIN rows r ON p.sku = %(prefix)s || lpad(r.i::text, 8, '0')
                         RETURNING product_id, on_hand
                     )
                     INSERT INTO "catalog"."stock_movement" (product_id, delta, reason, reference, created_at)

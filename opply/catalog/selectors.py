@@ -8,6 +8,7 @@ read time, so orders never invalidate it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -142,3 +143,29 @@ def stock_ledger_mismatches() -> list[tuple[str, int, int]]:
             """
         )
         return [(sku, on_hand, int(total)) for sku, on_hand, total in cursor.fetchall()]
+
+
+@dataclass(frozen=True)
+class ProductForOrder:
+    """What the orders module needs to know of a product at order time."""
+
+    id: int
+    public_id: UUID
+    name: str
+    price: Decimal
+    is_active: bool
+
+
+def products_for_order(public_ids: Iterable[UUID]) -> dict[UUID, ProductForOrder]:
+    """Current name, price and status of these products, read from the primary
+    (an order must never be priced from a lagging replica)."""
+    rows = (
+        Product.objects.using("default").filter(public_id__in=list(public_ids)).values_list("id", "public_id", "name", "price", "is_active")
+    )
+    return {row[1]: ProductForOrder(*row) for row in rows}
+
+
+def product_summaries(product_ids: Iterable[int]) -> dict[int, ProductForOrder]:
+    """The same, by internal id (for carts, which hold internal ids)."""
+    rows = Product.objects.filter(id__in=list(product_ids)).values_list("id", "public_id", "name", "price", "is_active")
+    return {row[0]: ProductForOrder(*row) for row in rows}

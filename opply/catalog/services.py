@@ -6,17 +6,22 @@ misses the cache and sees it.
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
+from redis.exceptions import RedisError
 
+from opply.catalog import inventory
 from opply.catalog.cache import bump_catalog_version
 from opply.catalog.listing import refresh_after_change, refresh_in_stock
 from opply.catalog.models import Category, Product, Stock, StockMovement
-from opply.catalog.stock import Movement, StockShortage, apply_stock_movements, on_hand_of
+from opply.catalog.stock import Movement, OnHand, StockShortage, apply_stock_movements, on_hand_of
 from opply.common.errors import ProblemError
+
+logger = logging.getLogger(__name__)
 
 
 class CatalogConflict(ProblemError):
@@ -111,17 +116,36 @@ def stock_adjust(*, product: Product, delta: int | None = None, quantity: int | 
     if (delta is None) == (quantity is None):
         raise ValueError("give exactly one of delta and quantity")
     with transaction.atomic():
-        current = Stock.objects.select_for_update().get(product=product).on_hand
+        stock = Stock.objects.select_for_update().get(product=product)
+        current = stock.on_hand
         if quantity is not None:
             delta, reason = quantity - current, StockMovement.Reason.COUNT
         else:
             reason = StockMovement.Reason.RESTOCK if delta >= 0 else StockMovement.Reason.WRITE_OFF
         try:
-            new = apply_stock_movements([Movement(product.id, delta)], reason=reason, reference=actor).get(product.id, current)
+            movements = apply_stock_movements([Movement(product.id, delta)], reason=reason, reference=actor)
         except StockShortage:
             raise CatalogConflict(f"Only {current} on hand: cannot remove {-delta}.", "stock_below_zero", on_hand=current) from None
-        transaction.on_commit(lambda: refresh_after_change({product.id: current}, {product.id: new}))
-    return new
+        new = movements.get(product.id, OnHand(stock.on_hand, stock.version))  # a count that changed nothing
+        transaction.on_commit(lambda: publish_on_hand({product.id: new}))
+    return new.on_hand
+
+
+def publish_on_hand(values: dict[int, OnHand]) -> None:
+    """After a commit: push new on-hand values to the availability store and
+    refresh the list flag of products whose availability crossed zero.
+
+    If Redis is down the store keeps its older values (reconciliation and the
+    next change of each product repair them); the flag is then derived from
+    PostgreSQL.
+    """
+    try:
+        changes = inventory.sync_on_hand(values)
+    except RedisError:
+        logger.warning("availability store unreachable: on-hand update for %s deferred to reconciliation", sorted(values))
+        refresh_in_stock(sorted(values))
+        return
+    refresh_after_change({c.product_id: c.before for c in changes}, {c.product_id: c.after for c in changes})
 
 
 def resync_in_stock(product_ids: list[int] | None = None) -> int:
@@ -138,6 +162,13 @@ __all__ = [
     "product_create",
     "product_deactivate",
     "product_update",
+    "publish_on_hand",
     "resync_in_stock",
     "stock_adjust",
 ]
+
+
+def publish_availability_changes(changes: list[inventory.Change]) -> None:
+    """After a reservation, release or commit: refresh the list flag of products
+    whose availability crossed zero (rare; a no-op otherwise)."""
+    refresh_after_change({c.product_id: c.before for c in changes}, {c.product_id: c.after for c in changes})

@@ -17,10 +17,18 @@ from opply.catalog.models import Stock, StockMovement
 
 _UPDATE_SQL = """
     UPDATE "catalog"."stock"
-       SET on_hand = on_hand + %s, updated_at = now()
+       SET on_hand = on_hand + %s, version = version + 1, updated_at = now()
      WHERE product_id = %s AND on_hand + %s >= 0
- RETURNING on_hand
+ RETURNING on_hand, version
 """
+
+
+@dataclass(frozen=True)
+class OnHand:
+    """A product's on-hand stock as committed, with the version of that value."""
+
+    on_hand: int
+    version: int
 
 
 @dataclass(frozen=True)
@@ -43,7 +51,7 @@ def write_ledger(movements: Sequence[Movement], *, reason: str, reference: str) 
     )
 
 
-def apply_stock_movements(movements: Sequence[Movement], *, reason: str, reference: str = "") -> dict[int, int]:
+def apply_stock_movements(movements: Sequence[Movement], *, reason: str, reference: str = "") -> dict[int, OnHand]:
     """Apply the movements and write the ledger; return the new on-hand per product.
 
     Must run inside the caller's transaction on the primary (the order, the
@@ -56,17 +64,18 @@ def apply_stock_movements(movements: Sequence[Movement], *, reason: str, referen
         raise RuntimeError("apply_stock_movements must run inside a transaction")
     ordered = sorted((m for m in movements if m.delta), key=lambda m: m.product_id)
     write_ledger(ordered, reason=reason, reference=reference)
-    on_hand: dict[int, int] = {}
+    on_hand: dict[int, OnHand] = {}
     with connection.cursor() as cursor:
         for movement in ordered:
             cursor.execute(_UPDATE_SQL, [movement.delta, movement.product_id, movement.delta])
             row = cursor.fetchone()
             if row is None:
                 raise StockShortage(movement.product_id)
-            on_hand[movement.product_id] = row[0]
+            on_hand[movement.product_id] = OnHand(*row)
     return on_hand
 
 
-def on_hand_of(product_ids: Iterable[int]) -> dict[int, int]:
-    """Current on-hand stock, read from the primary."""
-    return dict(Stock.objects.using("default").filter(product_id__in=list(product_ids)).values_list("product_id", "on_hand"))
+def on_hand_of(product_ids: Iterable[int]) -> dict[int, OnHand]:
+    """Current committed on-hand stock and its version, read from the primary."""
+    rows = Stock.objects.using("default").filter(product_id__in=list(product_ids)).values_list("product_id", "on_hand", "version")
+    return {product_id: OnHand(on_hand, version) for product_id, on_hand, version in rows}

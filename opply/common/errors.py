@@ -80,6 +80,9 @@ def problem(status_code: int, code: str, detail: str, **extra: Any) -> dict[str,
     request_id = get_guid()
     if request_id:
         body["request_id"] = request_id
+    clashing = body.keys() & extra.keys()
+    if clashing:
+        raise ValueError(f"problem members {sorted(clashing)} are reserved")
     body.update(extra)
     return body
 

@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.http import Http404
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.generics import GenericAPIView
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from opply.common.errors import PROBLEM_CONTENT_TYPE, ProblemError, problem
+from opply.orders import idempotency, selectors, services
+from opply.orders.models import Order
+from opply.orders.serializers import OrderInputSerializer, OrderSerializer
+
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description="Makes the request safe to retry: the first outcome is stored for 24 hours and replayed "
+    "(with `Idempotent-Replayed: true`). Another body with the same key: 422; while the first runs: 409.",
+)
+ORDER_ERRORS = {
+    400: OpenApiResponse(description="Invalid input; nothing reserved or written."),
+    409: OpenApiResponse(description="`insufficient_stock` (with `lines`: available per short line) or `idempotency_in_progress`."),
+    422: OpenApiResponse(description="`idempotency_key_reused`: the key was used with another body."),
+}
+
+
+def respond_idempotently(request: Request, place: Callable[[idempotency.Claim | None], Order]) -> Response:
+    """Run ``place`` at most once per (customer, Idempotency-Key) and replay its outcome."""
+    raw_key = request.headers.get("Idempotency-Key")
+    if raw_key is None:
+        order = place(None)
+        return Response(selectors.order_representation(order, selectors.order_lines(order)), status=status.HTTP_201_CREATED)
+
+    outcome = idempotency.claim(
+        customer_id=request.user.public_id,
+        key=idempotency.validate_key(raw_key),
+        request_fingerprint=idempotency.fingerprint(request.method, request.path, request.data),
+    )
+    if isinstance(outcome, idempotency.StoredResponse):
+        return Response(
+            outcome.body,
+            status=outcome.status,
+            headers={"Idempotent-Replayed": "true"},
+            content_type=PROBLEM_CONTENT_TYPE if outcome.status >= 400 else None,
+        )
+    try:
+        order = place(outcome)
+    except services.InsufficientStock as exc:
+        # The request ran to a business outcome: a retry must get it again.
+        outcome.complete(status=exc.status_code, body=problem(exc.status_code, exc.code, str(exc.detail), **exc.extra))
+        raise
+    except BaseException:
+        outcome.abandon()
+        raise
+    return Response(selectors.order_representation(order, selectors.order_lines(order)), status=status.HTTP_201_CREATED)
+
+
+class OrderListCreateApi(GenericAPIView):
+    serializer_class = OrderInputSerializer
+    queryset = Order.objects.none()  # for the schema; requests use the caller's history
+
+    @extend_schema(responses={200: OrderSerializer(many=True)}, summary="The caller's orders, newest first")
+    def get(self, request: Request) -> Response:
+        queryset = selectors.order_history(request.user.public_id)
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response([selectors.order_representation(order, order.prefetched_lines) for order in page])
+
+    @extend_schema(
+        request=OrderInputSerializer,
+        parameters=[IDEMPOTENCY_PARAMETER],
+        responses={201: OrderSerializer, **ORDER_ERRORS},
+        summary="Place an order, all or nothing",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = OrderInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        lines = [services.LineRequest(item["product_id"], item["quantity"]) for item in serializer.validated_data["items"]]
+        return respond_idempotently(
+            request,
+            lambda claim: services.order_place(customer_id=request.user.public_id, lines=lines, idempotency=claim),
+        )
+
+
+class OrderDetailApi(APIView):
+    @extend_schema(responses={200: OrderSerializer})
+    def get(self, request: Request, id: Any) -> Response:
+        order = selectors.order_get(customer_id=request.user.public_id, order_id=id)
+        if order is None:
+            raise Http404
+        return Response(selectors.order_representation(order, order.prefetched_lines))
+
+
+class OrderCancelApi(APIView):
+    @extend_schema(request=None, responses={200: OrderSerializer, 409: OpenApiResponse(description="`order_not_cancellable`")})
+    def post(self, request: Request, id: Any) -> Response:
+        try:
+            order = services.order_cancel(customer_id=request.user.public_id, order_id=id)
+        except ProblemError as exc:
+            if exc.status_code == 404:
+                raise Http404 from None
+            raise
+        return Response(selectors.order_representation(order, order.prefetched_lines))

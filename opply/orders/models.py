@@ -1,0 +1,79 @@
+"""Orders, their lines and idempotency records, in the ``orders`` schema.
+
+No foreign key leaves this schema: the customer and the products are
+referred to by their public UUIDs, and a line copies the product's name and
+unit price at order time so later catalog edits never change a past order.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+
+class Order(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        CONFIRMED = "confirmed"
+        REJECTED = "rejected"
+        CANCELLED = "cancelled"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    customer_id = models.UUIDField()
+    status = models.CharField(max_length=16, choices=Status.choices)
+    total = models.DecimalField(max_digits=14, decimal_places=2)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = 'orders"."order'
+        indexes = [models.Index(fields=["customer_id", "-created_at", "-id"], name="order_customer_history")]
+        constraints = [models.CheckConstraint(check=models.Q(total__gte=0), name="order_total_not_negative")]
+
+    def __str__(self) -> str:
+        return f"order {self.public_id} ({self.status})"
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    product_id = models.UUIDField()
+    product_name = models.CharField(max_length=200)
+    unit_price = models.DecimalField(max_digits=12, decimal_places=2)
+    quantity = models.PositiveIntegerField()
+    line_total = models.DecimalField(max_digits=14, decimal_places=2)
+
+    class Meta:
+        db_table = 'orders"."order_line'
+        constraints = [
+            models.UniqueConstraint(fields=["order", "product_id"], name="order_line_one_per_product"),
+            models.CheckConstraint(check=models.Q(quantity__gte=1), name="order_line_quantity_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} x {self.product_name}"
+
+
+class IdempotencyRecord(models.Model):
+    """The outcome of a request sent with an ``Idempotency-Key``, per customer, for 24 hours."""
+
+    class State(models.TextChoices):
+        IN_PROGRESS = "in_progress"
+        DONE = "done"
+
+    customer_id = models.UUIDField()
+    key = models.CharField(max_length=255)
+    request_fingerprint = models.CharField(max_length=64)
+    state = models.CharField(max_length=16, choices=State.choices)
+    response_status = models.PositiveSmallIntegerField(null=True)
+    response_body = models.JSONField(null=True)
+    created_at = models.DateTimeField()
+    locked_until = models.DateTimeField()
+
+    class Meta:
+        db_table = 'orders"."idempotency_record'
+        constraints = [models.UniqueConstraint(fields=["customer_id", "key"], name="idempotency_one_per_customer_key")]
+        indexes = [models.Index(fields=["created_at"], name="idempotency_created")]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}/{self.key} ({self.state})"

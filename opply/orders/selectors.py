@@ -1,0 +1,50 @@
+"""Reads of the orders module (replica, unless the customer just wrote)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+from uuid import UUID
+
+from django.db.models import Prefetch, QuerySet
+
+from opply.orders.models import Order, OrderLine
+
+
+def order_representation(order: Order, lines: Iterable[OrderLine]) -> dict[str, Any]:
+    """An order as the API shows it (also what an idempotent replay returns)."""
+    return {
+        "id": str(order.public_id),
+        "status": order.status,
+        "created_at": order.created_at.isoformat().replace("+00:00", "Z"),
+        "items": [
+            {
+                "product_id": str(line.product_id),
+                "product_name": line.product_name,
+                "unit_price": f"{line.unit_price:.2f}",
+                "quantity": line.quantity,
+                "line_total": f"{line.line_total:.2f}",
+            }
+            for line in lines
+        ],
+        "total": f"{order.total:.2f}",
+    }
+
+
+def order_lines(order: Order) -> list[OrderLine]:
+    prefetched = getattr(order, "prefetched_lines", None)
+    return prefetched if prefetched is not None else list(order.lines.all())
+
+
+def order_history(customer_id: UUID) -> QuerySet[Order]:
+    """The customer's orders, newest first, lines prefetched (two queries a page)."""
+    return (
+        Order.objects.filter(customer_id=customer_id)
+        .order_by("-created_at", "-id")
+        .prefetch_related(Prefetch("lines", queryset=OrderLine.objects.order_by("id"), to_attr="prefetched_lines"))
+    )
+
+
+def order_get(*, customer_id: UUID, order_id: UUID) -> Order | None:
+    """One of the customer's orders; someone else's is None, exactly like a missing one."""
+    return order_history(customer_id).filter(public_id=order_id).first()

@@ -1,0 +1,166 @@
+import threading
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.db import connections
+from django.utils import timezone
+
+from opply.catalog.tests.factories import make_product
+from opply.common.testing import assert_problem, bearer_client
+from opply.orders import idempotency
+from opply.orders.models import IdempotencyRecord, Order
+from opply.orders.tests.helpers import live_holds, on_hand, order
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_a_retry_replays_the_stored_response_and_orders_once(customer_client):
+    product = make_product(quantity=10)
+
+    first = order(customer_client, (product, 2), key="checkout-42")
+    retry = order(customer_client, (product, 2), key="checkout-42")
+
+    assert first.status_code == retry.status_code == 201
+    assert retry.json() == first.json()
+    assert retry["Idempotent-Replayed"] == "true"
+    assert not first.has_header("Idempotent-Replayed")
+    assert Order.objects.count() == 1
+    assert on_hand(product) == 8
+
+
+def test_the_same_key_with_another_body_is_422(customer_client):
+    product = make_product(quantity=10)
+    order(customer_client, (product, 2), key="k1")
+
+    assert_problem(order(customer_client, (product, 3), key="k1"), 422, "idempotency_key_reused")
+    assert Order.objects.count() == 1
+    assert on_hand(product) == 8
+
+
+def test_the_same_key_while_the_first_request_runs_is_409(customer_client, customer):
+    product = make_product(quantity=10)
+    body = {"items": [{"product_id": str(product.public_id), "quantity": 1}]}
+    fingerprint = idempotency.fingerprint("POST", "/api/orders/orders/", body)
+    idempotency.claim(customer_id=customer.public_id, key="busy", request_fingerprint=fingerprint)  # a first request, still running
+
+    response = customer_client.post("/api/orders/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY="busy")
+
+    assert_problem(response, 409, "idempotency_in_progress")
+    assert response["Retry-After"]
+    assert not Order.objects.exists()
+
+
+def test_a_claim_whose_request_died_is_taken_over(customer_client, customer):
+    product = make_product(quantity=10)
+    body = {"items": [{"product_id": str(product.public_id), "quantity": 1}]}
+    fingerprint = idempotency.fingerprint("POST", "/api/orders/orders/", body)
+    idempotency.claim(customer_id=customer.public_id, key="died", request_fingerprint=fingerprint)
+    IdempotencyRecord.objects.update(locked_until=timezone.now() - timedelta(seconds=1))
+
+    response = customer_client.post("/api/orders/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY="died")
+
+    assert response.status_code == 201
+    assert Order.objects.count() == 1
+
+
+def test_keys_belong_to_one_customer(customer_client, customer):
+    from opply.identity.tests.factories import UserFactory
+
+    product = make_product(quantity=10)
+    other = bearer_client(UserFactory())
+
+    mine = order(customer_client, (product, 1), key="shared-key")
+    theirs = order(other, (product, 1), key="shared-key")
+
+    assert mine.status_code == theirs.status_code == 201
+    assert mine.json()["id"] != theirs.json()["id"]
+    assert not theirs.has_header("Idempotent-Replayed")
+
+
+def test_an_insufficient_stock_answer_is_replayed_even_after_a_restock(customer_client, staff_client):
+    product = make_product(quantity=1)
+
+    first = order(customer_client, (product, 5), key="big-order")
+    staff_client.post(f"/api/catalog/products/{product.public_id}/stock/", {"delta": 10}, format="json")
+    retry = order(customer_client, (product, 5), key="big-order")
+
+    assert_problem(first, 409, "insufficient_stock")
+    assert_problem(retry, 409, "insufficient_stock")
+    assert retry["Idempotent-Replayed"] == "true"
+    assert retry.json() == first.json()
+    assert not Order.objects.exists()
+
+
+def test_bad_input_is_not_stored_so_the_key_can_be_used_again(customer_client):
+    product = make_product(quantity=10)
+
+    bad = customer_client.post("/api/orders/orders/", {"items": []}, format="json", HTTP_IDEMPOTENCY_KEY="k")
+    good = order(customer_client, (product, 1), key="k")
+
+    assert_problem(bad, 400)
+    assert good.status_code == 201
+    assert not good.has_header("Idempotent-Replayed")
+
+
+@pytest.mark.parametrize("key", ["", "x" * 256, "naïve"])
+def test_malformed_keys_are_400(customer_client, key):
+    product = make_product(quantity=10)
+
+    response = order(customer_client, (product, 1), key=key)
+
+    assert "Idempotency-Key" in assert_problem(response, 400, "validation_error")["errors"]
+    assert not Order.objects.exists()
+    assert live_holds() == []
+
+
+def test_keys_expire_after_24_hours(customer_client):
+    product = make_product(quantity=10)
+    order(customer_client, (product, 1), key="old")
+    IdempotencyRecord.objects.update(created_at=timezone.now() - timedelta(hours=25))
+
+    again = order(customer_client, (product, 1), key="old")
+
+    assert again.status_code == 201
+    assert not again.has_header("Idempotent-Replayed")
+    assert Order.objects.count() == 2
+
+
+def test_cleanup_deletes_records_older_than_24_hours(customer_client):
+    product = make_product(quantity=10)
+    order(customer_client, (product, 1), key="old")
+    order(customer_client, (product, 1), key="new")
+    IdempotencyRecord.objects.filter(key="old").update(created_at=timezone.now() - timedelta(hours=25))
+
+    call_command("idempotency_cleanup")
+
+    assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]
+
+
+def test_concurrent_retries_with_one_key_create_exactly_one_order(customer):
+    product = make_product(quantity=100)
+    barrier = threading.Barrier(12)
+    responses = []
+
+    def attempt():
+        try:
+            barrier.wait()
+            responses.append(order(bearer_client(customer), (product, 1), key="same-key"))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=attempt) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    statuses = sorted(r.status_code for r in responses)
+    assert set(statuses) <= {201, 409}
+    assert 201 in statuses
+    assert Order.objects.count() == 1
+    assert on_hand(product) == 99
+    ids = {r.json()["id"] for r in responses if r.status_code == 201}
+    assert len(ids) == 1
+    assert all(r.json()["code"] == "idempotency_in_progress" for r in responses if r.status_code == 409)
+    assert live_holds() == []

@@ -1,0 +1,101 @@
+"""Orders and availability when Redis is down, comes back, or comes back empty."""
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from opply.catalog import inventory
+from opply.catalog.tests.factories import make_product
+from opply.common.redis import get_redis, reset_redis_client
+from opply.common.testing import assert_problem
+from opply.orders.models import Order
+from opply.orders.tests.helpers import assert_inventory_consistent, available, on_hand, order
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_orders_work_on_postgres_alone_while_redis_is_down(customer_client, redis_down):
+    product = make_product(quantity=3)
+
+    placed = order(customer_client, (product, 2))
+    refused = order(customer_client, (product, 2))
+
+    assert placed.status_code == 201
+    body = assert_problem(refused, 409, "insufficient_stock")
+    assert body["lines"][0]["available"] == 1
+    assert on_hand(product) == 1
+    assert Order.objects.count() == 1
+
+
+def test_the_list_and_detail_are_served_while_redis_is_down(customer_client, redis_down):
+    product = make_product(quantity=3)
+
+    listed = customer_client.get("/api/catalog/products/")
+    detail = customer_client.get(f"/api/catalog/products/{product.public_id}/")
+
+    assert listed.status_code == detail.status_code == 200
+    assert listed.json()["results"][0]["quantity_in_stock"] == 3
+    assert detail.json()["quantity_in_stock"] == 3
+
+
+def test_redis_coming_back_with_stale_values_is_repaired(customer_client, settings):
+    product = make_product(quantity=5)
+    assert available(product) == 5  # Redis knows the product
+
+    # Redis becomes unreachable while an order is placed on PostgreSQL alone.
+    real_url = settings.REDIS_URL
+    reset_redis_client()
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    assert order(customer_client, (product, 2)).status_code == 201
+    settings.REDIS_URL = real_url
+    reset_redis_client()
+
+    # Redis is back but missed the sale: reconciliation reports and repairs it.
+    assert inventory.stored_state([product.id])[product.id][0] == 5
+    with pytest.raises(CommandError):
+        call_command("inventory_reconcile")
+    call_command("inventory_reconcile", "--fix")
+    call_command("inventory_reconcile")
+
+    assert available(product) == 3
+    assert_inventory_consistent(product)
+
+
+def test_the_next_order_also_repairs_a_stale_product(customer_client, settings):
+    product = make_product(quantity=5)
+    assert available(product) == 5
+    real_url = settings.REDIS_URL
+    reset_redis_client()
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    order(customer_client, (product, 2))
+    settings.REDIS_URL = real_url
+    reset_redis_client()
+
+    assert order(customer_client, (product, 1)).status_code == 201
+
+    assert available(product) == 2
+    assert_inventory_consistent(product)
+
+
+def test_redis_restarted_empty_rebuilds_availability_from_postgres(customer_client):
+    product = make_product(quantity=5)
+    order(customer_client, (product, 2))
+
+    get_redis().flushdb()  # a restart of a Redis that keeps nothing on disk
+
+    assert available(product) == 3
+    assert customer_client.get("/api/catalog/products/").json()["results"][0]["quantity_in_stock"] == 3
+    assert order(customer_client, (product, 3)).status_code == 201
+    assert_problem(order(customer_client, (product, 1)), 409, "insufficient_stock")
+    assert_inventory_consistent(product)
+
+
+def test_reconcile_repairs_a_leaked_reserved_counter():
+    product = make_product(quantity=5)
+    assert available(product) == 5
+    inventory.set_reserved(product.id, 4)  # a counter no hold accounts for
+
+    with pytest.raises(CommandError):
+        call_command("inventory_reconcile")
+    call_command("inventory_reconcile", "--fix")
+
+    assert available(product) == 5
