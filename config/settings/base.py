@@ -149,10 +149,33 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
 CELERY_TIMEZONE = "UTC"
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="opply")
+CELERY_BEAT_SCHEDULE = {
+    "release-expired-holds": {
+        "task": "opply.catalog.tasks.release_expired_holds",
+        "schedule": env.float("CART_SWEEP_SECONDS", default=10.0),
+        "options": {"expires": 30},
+    },
+    "resync-availability": {
+        "task": "opply.catalog.tasks.resync_availability",
+        "schedule": 300.0,
+        "options": {"expires": 240},
+    },
+    "delete-expired-idempotency-records": {
+        "task": "opply.orders.tasks.delete_expired_idempotency_records",
+        "schedule": 3600.0,
+        "options": {"expires": 1800},
+    },
+}
 
 # --- Business settings ------------------------------------------------------------
 
 CART_TTL_SECONDS = env.int("CART_TTL_SECONDS", default=900)
+# Anti-hoarding (OWASP API6): how much one customer's cart may hold.
+CART_MAX_UNITS_PER_PRODUCT = env.int("CART_MAX_UNITS_PER_PRODUCT", default=100)
+CART_MAX_LINES = env.int("CART_MAX_LINES", default=50)
+# How often the sweeper gives back the stock of expired carts.
+CART_SWEEP_SECONDS = env.float("CART_SWEEP_SECONDS", default=10.0)
 ORDER_FULFILMENT = env.str("ORDER_FULFILMENT", default="sync")
 if ORDER_FULFILMENT not in {"sync", "async"}:
     raise environ.ImproperlyConfigured("ORDER_FULFILMENT must be 'sync' or 'async'")

@@ -148,9 +148,9 @@ _RELEASE = (
     + """
 if ARGV[2] == 'expired' then
   local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
-  if not score or tonumber(score) > tonumber(ARGV[3]) then return {} end
+  if not score or tonumber(score) > tonumber(ARGV[3]) then return {'skipped', {}} end
 end
-return release_all(KEYS[1], ARGV[1])
+return {'released', release_all(KEYS[1], ARGV[1])}
 """
 )
 
@@ -193,6 +193,27 @@ for i = 1, n do
   table.insert(changes, ARGV[1 + i]); table.insert(changes, before or available(key)); table.insert(changes, available(key))
 end
 return changes
+"""
+)
+
+
+# KEYS: from-hold, expiry zset, to-hold.  ARGV: from, to, now, to-expiry.
+# Moves a live (unexpired, non-empty) hold to another holder: checkout claims
+# a cart for the order being placed, so the sweeper can no longer release it
+# and the customer can no longer change it. Returns the lines moved, or
+# {'expired', changes} / {'empty'}.
+_TRANSFER = (
+    _LUA_HELPERS
+    + """
+local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
+if score and tonumber(score) <= tonumber(ARGV[3]) then return {'expired', release_all(KEYS[1], ARGV[1])} end
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'empty'} end
+local lines = redis.call('HGETALL', KEYS[1])
+for i = 1, #lines, 2 do redis.call('HINCRBY', KEYS[3], lines[i], lines[i + 1]) end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[2])
+return {'ok', lines}
 """
 )
 
@@ -297,8 +318,16 @@ def adjust_hold(
 
 def release_hold(holder: str, *, only_if_expired: bool = False) -> list[Change]:
     """Give back everything ``holder`` reserved (if expired, with ``only_if_expired``)."""
-    flat = _script(_RELEASE)(keys=[hold_key(holder), EXPIRY_KEY], args=[holder, "expired" if only_if_expired else "all", time.time()])
-    return _changes(flat)
+    return release_hold_once(holder, only_if_expired=only_if_expired)[1]
+
+
+def release_hold_once(holder: str, *, only_if_expired: bool = False) -> tuple[bool, list[Change]]:
+    """Like :func:`release_hold`, also telling whether this call did the release
+    (False: another caller released it first, or it was renewed)."""
+    outcome, flat = _script(_RELEASE)(
+        keys=[hold_key(holder), EXPIRY_KEY], args=[holder, "expired" if only_if_expired else "all", time.time()]
+    )
+    return outcome == "released", _changes(flat)
 
 
 def commit_hold(holder: str, committed: Mapping[int, tuple[int, OnHand]]) -> list[Change]:
@@ -315,6 +344,25 @@ def commit_hold(holder: str, committed: Mapping[int, tuple[int, OnHand]]) -> lis
         *(committed[p][1].version for p in pids),
     ]
     return _changes(_script(_COMMIT)(keys=[hold_key(holder), EXPIRY_KEY, *(product_key(p) for p in pids)], args=args))
+
+
+@dataclass
+class Transfer:
+    lines: dict[int, int]  # product id -> units moved; empty if there was nothing live to move
+    released: list[Change]  # what an expired source gave back instead
+
+
+def transfer_hold(source: str, target: str, *, ttl_seconds: int) -> Transfer:
+    """Move ``source``'s live reservation to ``target`` (merging if ``target``
+    already holds something). An expired source is released instead."""
+    now = time.time()
+    outcome, *rest = _script(_TRANSFER)(
+        keys=[hold_key(source), EXPIRY_KEY, hold_key(target)], args=[source, target, now, now + ttl_seconds]
+    )
+    if outcome == "ok":
+        flat = rest[0]
+        return Transfer({int(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}, [])
+    return Transfer({}, _changes(rest[0]) if outcome == "expired" else [])
 
 
 def held_by(holder: str) -> dict[int, int]:

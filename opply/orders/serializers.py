@@ -45,3 +45,32 @@ class OrderSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     items = OrderItemSerializer(many=True)
     total = serializers.DecimalField(max_digits=14, decimal_places=2)
+
+
+class CartItemInputSerializer(StrictSerializer):
+    product_id = serializers.UUIDField()
+    quantity = serializers.IntegerField(min_value=1, max_value=MAX_UNITS_PER_LINE)
+
+
+class CartQuantitySerializer(StrictSerializer):
+    quantity = serializers.IntegerField(
+        min_value=1, max_value=MAX_UNITS_PER_LINE, help_text="The line's new quantity; DELETE the line to remove it."
+    )
+
+
+class CartLineSerializer(serializers.Serializer):
+    product_id = serializers.UUIDField()
+    name = serializers.CharField()
+    unit_price = serializers.DecimalField(max_digits=12, decimal_places=2)
+    quantity = serializers.IntegerField()
+    line_total = serializers.DecimalField(max_digits=14, decimal_places=2)
+
+
+class CartSerializer(serializers.Serializer):
+    """Output only: the cart with current names and prices."""
+
+    items = CartLineSerializer(many=True)
+    total = serializers.DecimalField(max_digits=14, decimal_places=2)
+    expires_at = serializers.DateTimeField(
+        allow_null=True, help_text="When the reservations lapse unless the cart changes; null when empty."
+    )

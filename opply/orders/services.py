@@ -139,16 +139,17 @@ def order_place(
     """Place an order, all or nothing.
 
     ``holder`` names a reservation that already covers ``lines`` (a checked-out
-    cart); without it the lines are reserved here first. Raises
-    :class:`InsufficientStock` (409) with the available quantity of every
-    short line, and leaves nothing reserved or written behind.
+    cart): it is committed on success and left to the caller on failure.
+    Without it the lines are reserved here first, and released on failure.
+    Raises :class:`InsufficientStock` (409) with the available quantity of
+    every short line; nothing is ever written in part.
     """
     products = _products(lines)
     order_id = uuid.uuid4()
-    reserved = holder is not None
+    releases_on_failure = False
     if holder is None:
         holder = f"order:{order_id}"
-        reserved = _reserve(holder, lines, products)
+        releases_on_failure = _reserve(holder, lines, products)
 
     movements = [Movement(products[line.product_id].id, -line.quantity) for line in lines]
     order_lines = [
@@ -177,13 +178,13 @@ def order_place(
             # Last, so that hot stock rows stay locked only until the commit.
             committed = apply_stock_movements(movements, reason="order", reference=str(order_id))
     except StockShortage:
-        if reserved:
+        if releases_on_failure:
             _release(holder)
         # Redis thought there was enough: bring it back in line with PostgreSQL.
         _resync([m.product_id for m in movements])
         raise _insufficient(lines, _current_availability(lines, products)) from None
     except BaseException:
-        if reserved:
+        if releases_on_failure:
             _release(holder)
         raise
 

@@ -1,0 +1,55 @@
+"""Periodic tasks of the availability store (Celery beat, see settings)."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from opply.catalog import inventory
+from opply.catalog.models import Stock
+from opply.catalog.services import publish_availability_changes
+from opply.catalog.stock import OnHand
+
+logger = logging.getLogger(__name__)
+
+
+def release_expired(*, limit: int = 500) -> int:
+    """Give back the stock of every hold whose time has passed; return how many.
+
+    Each release is one script that re-checks the expiry, so two sweepers
+    running at once, or a sweeper racing a checkout or a renewal, release a
+    hold at most once and never one that was just renewed.
+    """
+    released = 0
+    while True:
+        holders = inventory.expired_holders(limit=limit)
+        for holder in holders:
+            did_release, changes = inventory.release_hold_once(holder, only_if_expired=True)
+            publish_availability_changes(changes)
+            released += did_release
+        if len(holders) < limit:
+            return released
+
+
+@shared_task(ignore_result=True)
+def release_expired_holds() -> int:
+    count = release_expired()
+    if count:
+        logger.info("released %d expired hold(s)", count)
+    return count
+
+
+@shared_task(ignore_result=True)
+def resync_availability(batch: int = 1000) -> None:
+    """Apply PostgreSQL's on-hand values to the store by version: repairs what
+    was missed while Redis was unreachable, and never goes back in time."""
+    last_id = 0
+    while True:
+        rows = list(
+            Stock.objects.filter(product_id__gt=last_id).order_by("product_id").values_list("product_id", "on_hand", "version")[:batch]
+        )
+        if not rows:
+            return
+        last_id = rows[-1][0]
+        publish_availability_changes(inventory.sync_on_hand({pid: OnHand(on_hand, version) for pid, on_hand, version in rows}))
