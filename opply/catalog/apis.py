@@ -23,7 +23,6 @@ from opply.catalog.serializers import (
     StockAdjustSerializer,
     StockSerializer,
 )
-from opply.catalog.stock import on_hand_of
 from opply.common.pagination import PageNumberPagination
 from opply.common.permissions import IsStaff, ReadOnlyOrStaff
 from opply.identity.apis import UUID_PATTERN
@@ -203,6 +202,3 @@ class ProductStockApi(APIView):
         on_hand = services.stock_adjust(product=product, **serializer.validated_data, actor=_actor(request))
         detail = selectors.product_detail(product)
         return Response({"id": detail["id"], "on_hand": on_hand, "quantity_in_stock": detail["quantity_in_stock"]})
-
-
-__all__ = ["CategoryViewSet", "ProductDetailApi", "ProductListApi", "ProductStockApi", "on_hand_of"]

@@ -31,7 +31,9 @@ def refresh_in_stock(product_ids: list[int]) -> int:
     if not product_ids:
         return 0
     with transaction.atomic():
-        flags = dict(Product.objects.select_for_update().filter(id__in=product_ids).order_by("id").values_list("id", "in_stock"))
+        # FOR NO KEY UPDATE: serialises refreshes of a product without
+        # blocking the ledger inserts of orders (which take KEY SHARE locks).
+        flags = dict(Product.objects.select_for_update(no_key=True).filter(id__in=product_ids).order_by("id").values_list("id", "in_stock"))
         available = availability.available_quantities(flags)
         to_true = [pid for pid, flag in flags.items() if not flag and available.get(pid, 0) > 0]
         to_false = [pid for pid, flag in flags.items() if flag and available.get(pid, 0) <= 0]

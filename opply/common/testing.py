@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from django.db import connections
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
@@ -22,3 +28,28 @@ def assert_problem(response, status: int, code: str | None = None) -> dict:  # t
     if code is not None:
         assert body["code"] == code, body
     return body
+
+
+# PostgreSQL allows 100 connections here; each thread holds up to two.
+MAX_THREADS = 24
+
+
+def run_concurrently(count: int, task: Callable[[int], Any], *, threads: int = MAX_THREADS) -> list[Any]:
+    """Run ``task(i)`` for i in range(count) on real threads released together.
+
+    Each thread uses its own database connections (closed when it is done),
+    so the calls really race against each other in PostgreSQL and Redis.
+    """
+    start = threading.Event()
+
+    def wrapped(i: int) -> Any:
+        start.wait()
+        try:
+            return task(i)
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=min(threads, count)) as pool:
+        futures = [pool.submit(wrapped, i) for i in range(count)]
+        start.set()
+        return [future.result() for future in futures]

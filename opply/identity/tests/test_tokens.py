@@ -1,10 +1,7 @@
-import threading
-
 import pytest
-from django.db import connections
 from rest_framework.test import APIClient
 
-from opply.common.testing import assert_problem, bearer_client
+from opply.common.testing import assert_problem, bearer_client, run_concurrently
 from opply.identity.tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -104,21 +101,8 @@ def test_revoke_with_garbage_is_401(customer_client):
 @pytest.mark.django_db(transaction=True, databases=["default", "replica"])
 def test_concurrent_refreshes_of_one_token_rotate_exactly_once(customer, password):
     tokens = login(APIClient(), customer, password)
-    barrier = threading.Barrier(8)
-    statuses: list[int] = []
 
-    def refresh():
-        try:
-            barrier.wait()
-            statuses.append(APIClient().post(REFRESH, {"refresh": tokens["refresh"]}, format="json").status_code)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=refresh) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    statuses = run_concurrently(8, lambda i: APIClient().post(REFRESH, {"refresh": tokens["refresh"]}, format="json").status_code)
 
     assert sorted(statuses) == [200] + [401] * 7
 

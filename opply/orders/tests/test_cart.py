@@ -9,12 +9,11 @@ from opply.catalog import inventory
 from opply.catalog.tasks import release_expired
 from opply.catalog.tests.factories import make_product
 from opply.common.redis import get_redis
-from opply.common.testing import assert_problem, bearer_client
+from opply.common.testing import assert_problem, bearer_client, run_concurrently
 from opply.identity.tests.factories import UserFactory
 from opply.orders.cart import cart_holder
 from opply.orders.models import Order
 from opply.orders.tests.helpers import assert_inventory_consistent, available, live_holds, on_hand
-from opply.orders.tests.test_concurrency import run_concurrently
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

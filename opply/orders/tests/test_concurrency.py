@@ -1,40 +1,17 @@
 """Real threads, real PostgreSQL and Redis: no oversell, no deadlock, no leak."""
 
 import random
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.db import connections
 
 from opply.catalog.models import Stock
 from opply.catalog.tests.factories import make_product
-from opply.common.testing import bearer_client
+from opply.common.testing import bearer_client, run_concurrently
 from opply.identity.tests.factories import UserFactory
 from opply.orders.models import Order, OrderLine
 from opply.orders.tests.helpers import assert_inventory_consistent, available, order
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-# PostgreSQL allows 100 connections here; each thread holds up to two.
-WORKERS = 24
-
-
-def run_concurrently(count: int, task) -> list:
-    """Run ``task(i)`` ``count`` times on WORKERS threads released together."""
-    start = threading.Event()
-
-    def wrapped(i):
-        start.wait()
-        try:
-            return task(i)
-        finally:
-            connections.close_all()
-
-    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        futures = [pool.submit(wrapped, i) for i in range(count)]
-        start.set()
-        return [f.result() for f in futures]
 
 
 def test_200_concurrent_single_unit_orders_on_50_units_sell_exactly_50():

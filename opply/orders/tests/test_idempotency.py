@@ -1,13 +1,11 @@
-import threading
 from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
-from django.db import connections
 from django.utils import timezone
 
 from opply.catalog.tests.factories import make_product
-from opply.common.testing import assert_problem, bearer_client
+from opply.common.testing import assert_problem, bearer_client, run_concurrently
 from opply.orders import idempotency
 from opply.orders.models import IdempotencyRecord, Order
 from opply.orders.tests.helpers import live_holds, on_hand, order
@@ -139,21 +137,8 @@ def test_cleanup_deletes_records_older_than_24_hours(customer_client):
 
 def test_concurrent_retries_with_one_key_create_exactly_one_order(customer):
     product = make_product(quantity=100)
-    barrier = threading.Barrier(12)
-    responses = []
 
-    def attempt():
-        try:
-            barrier.wait()
-            responses.append(order(bearer_client(customer), (product, 1), key="same-key"))
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=attempt) for _ in range(12)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    responses = run_concurrently(12, lambda i: order(bearer_client(customer), (product, 1), key="same-key"))
 
     statuses = sorted(r.status_code for r in responses)
     assert set(statuses) <= {201, 409}
