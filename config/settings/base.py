@@ -202,6 +202,7 @@ SIMPLE_JWT = {
     # Integer primary keys never leave the server: tokens carry the public UUID.
     "USER_ID_FIELD": "public_id",
     "USER_ID_CLAIM": "sub",
+    "TOKEN_OBTAIN_SERIALIZER": "opply.identity.tokens.TokenObtainSerializer",
 }
 
 # --- REST framework ---------------------------------------------------------------

@@ -12,7 +12,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from opply.catalog import selectors, services
-from opply.catalog.filters import ProductFilter
 from opply.catalog.models import Category, Product
 from opply.catalog.serializers import (
     CategorySerializer,
@@ -99,24 +98,17 @@ class ProductListApi(APIView):
         },
     )
     def get(self, request: Request) -> Response:
-        is_staff = bool(request.user.is_staff)
-        filterset = ProductFilter(request.query_params, queryset=Product.objects.all(), request=request)
-        if not filterset.is_valid():
-            raise ValidationError(filterset.errors)
-        cleaned = {k: v for k, v in filterset.form.cleaned_data.items() if v not in (None, "", []) and k != "in_stock"}
         paginator = PageNumberPagination()
-        page_size = paginator.get_page_size(request)
         page_number = paginator.get_page_number(request, None)
         if page_number == "last":
             raise ValidationError({"page": ["A positive whole number is required."]})
         query = selectors.ProductQuery(
-            filters=cleaned,
-            in_stock=_in_stock_mode(filterset.form.cleaned_data.get("in_stock"), is_staff=is_staff),
-            include_inactive=is_staff,
+            params={name: request.query_params.getlist(name) for name in selectors.FILTER_PARAMETERS if name in request.query_params},
+            is_staff=bool(request.user.is_staff),
             page=int(page_number),
-            page_size=page_size,
+            page_size=paginator.get_page_size(request),
         )
-        page = selectors.product_page(query, filterset)
+        page = selectors.product_page(query)
         return Response(
             {
                 "count": page["count"],
@@ -132,19 +124,6 @@ class ProductListApi(APIView):
         serializer.is_valid(raise_exception=True)
         product = services.product_create(**serializer.validated_data, actor=_actor(request))
         return Response(selectors.product_detail(product), status=status.HTTP_201_CREATED)
-
-
-def _in_stock_mode(requested: str | None, *, is_staff: bool) -> bool | None:
-    """True: only what a customer can buy now; None: everything.
-
-    Customers see only buyable products unless they ask ``in_stock=false``;
-    staff see everything unless they ask ``in_stock=true``.
-    """
-    if requested == "true":
-        return True
-    if requested == "false":
-        return None
-    return None if is_staff else True
 
 
 def _page_link(request: Request, page: int) -> str:

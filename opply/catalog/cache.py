@@ -1,43 +1,75 @@
 """Cache-aside for product pages, invalidated by a catalog version.
 
 Every catalog write bumps the version instead of hunting for keys: the next
-read builds a new key and misses, old pages simply age out. The cache may be
-down: every function here then degrades to "miss" and the database answers.
+read builds a new key and misses, old pages simply age out. Reading a page
+is one round trip (a script reads the version and the page under it). Pages
+are JSON in Redis.
+
+This is the cache role: it may fail quietly. If Redis is down every function
+here degrades to "miss" (and a bump to a no-op, which is why pages expire
+after ``PAGE_TIMEOUT_SECONDS`` whatever happens).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import uuid
 from typing import Any
 
-from django.core.cache import cache
+from redis.exceptions import RedisError
+
+from opply.common.redis import get_redis
+
+logger = logging.getLogger(__name__)
 
 VERSION_KEY = "catalog:version"
-PAGE_TIMEOUT_SECONDS = 300
+PAGE_TIMEOUT_SECONDS = 120
+
+# KEYS: version key. ARGV: page digest. -> {version or false, page or false}
+_READ_PAGE = """
+local version = redis.call('GET', KEYS[1])
+if not version then return {false, false} end
+return {version, redis.call('GET', 'catalog:page:' .. version .. ':' .. ARGV[1])}
+"""
 
 
-def catalog_version() -> str | None:
-    version = cache.get(VERSION_KEY)
-    if version is None:
-        cache.add(VERSION_KEY, uuid.uuid4().hex, timeout=None)
-        version = cache.get(VERSION_KEY)
-    return version
+def page_digest(params: Any) -> str:
+    return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def read_page(digest: str) -> tuple[str | None, dict[str, Any] | None]:
+    """``(catalog version, cached page or None)``; ``(None, None)`` if Redis is down."""
+    try:
+        version, raw = get_redis().register_script(_READ_PAGE)(keys=[VERSION_KEY], args=[digest])
+        if version is None:
+            # First read ever, or Redis restarted: start a version (another
+            # process may win the race; both then use the winner's).
+            get_redis().set(VERSION_KEY, uuid.uuid4().hex, nx=True)
+            version = get_redis().get(VERSION_KEY)
+    except RedisError:
+        logger.warning("page cache unreachable: serving the list from the database")
+        return None, None
+    return version, (json.loads(raw) if raw else None)
+
+
+def write_page(version: str, digest: str, page: dict[str, Any]) -> None:
+    try:
+        get_redis().set(f"catalog:page:{version}:{digest}", json.dumps(page, separators=(",", ":")), ex=PAGE_TIMEOUT_SECONDS)
+    except RedisError:
+        logger.warning("page cache unreachable: page not stored")
 
 
 def bump_catalog_version() -> None:
-    cache.set(VERSION_KEY, uuid.uuid4().hex, timeout=None)
+    try:
+        get_redis().set(VERSION_KEY, uuid.uuid4().hex)
+    except RedisError:
+        logger.error("page cache unreachable: catalog version not bumped; cached pages expire within %ss", PAGE_TIMEOUT_SECONDS)
 
 
-def page_key(version: str, params: dict[str, Any]) -> str:
-    digest = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:32]
-    return f"catalog:page:{version}:{digest}"
-
-
-def get_page(key: str) -> dict[str, Any] | None:
-    return cache.get(key)
-
-
-def set_page(key: str, page: dict[str, Any]) -> None:
-    cache.set(key, page, timeout=PAGE_TIMEOUT_SECONDS)
+def catalog_version() -> str | None:
+    try:
+        return get_redis().get(VERSION_KEY)
+    except RedisError:
+        return None

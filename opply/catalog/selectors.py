@@ -8,14 +8,16 @@ read time, so orders never invalidate it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 from uuid import UUID
 
 from django.db.models import QuerySet
-from django.http import Http404
+from django.http import Http404, QueryDict
+from rest_framework.exceptions import ValidationError
 
 from opply.catalog import availability, cache
 from opply.catalog.filters import ProductFilter
@@ -24,24 +26,22 @@ from opply.catalog.models import Category, Product
 ROW_FIELDS = ("id", "public_id", "name", "sku", "price", "category__public_id", "category__name", "category__slug")
 
 
+FILTER_PARAMETERS = ("category", "search", "min_price", "max_price", "in_stock", "ordering")
+
+
 @dataclass(frozen=True)
 class ProductQuery:
-    """A validated product-list request, in canonical form (it keys the cache)."""
+    """A product-list request: raw filter parameters, who asks, which page."""
 
-    filters: dict[str, Any]
-    in_stock: bool | None  # True: in stock only; None: everything
-    include_inactive: bool
+    params: Mapping[str, list[str]]  # only FILTER_PARAMETERS, as sent
+    is_staff: bool
     page: int
     page_size: int
 
-    def cache_params(self) -> dict[str, Any]:
-        return {
-            "filters": self.filters,
-            "in_stock": self.in_stock,
-            "include_inactive": self.include_inactive,
-            "page": self.page,
-            "page_size": self.page_size,
-        }
+    def cache_digest(self) -> str:
+        # Keyed on the raw parameters, so that a cached page is served without
+        # even building the filter set; only valid requests ever store a page.
+        return cache.page_digest([sorted(self.params.items()), self.is_staff, self.page, self.page_size])
 
 
 def category_list() -> QuerySet[Category]:
@@ -59,15 +59,33 @@ def product_get(public_id: UUID, *, include_inactive: bool = False) -> Product |
     return queryset.first()
 
 
-def product_queryset(query: ProductQuery, filterset: ProductFilter) -> QuerySet[Product]:
+def product_queryset(query: ProductQuery) -> QuerySet[Product]:
+    """The filtered, ordered queryset; a bad parameter is a 400 naming it."""
+    filterset = ProductFilter(QueryDict(urlencode(query.params, doseq=True)), queryset=Product.objects.all())
+    if not filterset.is_valid():
+        raise ValidationError(filterset.errors)
     queryset = filterset.qs
-    if not query.include_inactive:
+    if not query.is_staff:
         queryset = queryset.filter(is_active=True)
-    if query.in_stock is not None:
-        queryset = queryset.filter(in_stock=query.in_stock)
+    in_stock = _in_stock_mode(filterset.form.cleaned_data.get("in_stock"), is_staff=query.is_staff)
+    if in_stock is not None:
+        queryset = queryset.filter(in_stock=in_stock)
     ordering = [*queryset.query.order_by] or ["name"]
     tie_breaker = "-id" if ordering[-1].startswith("-") else "id"
     return queryset.order_by(*ordering, tie_breaker)
+
+
+def _in_stock_mode(requested: str | None, *, is_staff: bool) -> bool | None:
+    """True: only what a customer can buy now; None: everything.
+
+    Customers see only buyable products unless they ask ``in_stock=false``;
+    staff see everything unless they ask ``in_stock=true``.
+    """
+    if requested == "true":
+        return True
+    if requested == "false":
+        return None
+    return None if is_staff else True
 
 
 def _row(values: dict[str, Any]) -> dict[str, Any]:
@@ -91,19 +109,19 @@ def _build_page(queryset: QuerySet[Product], query: ProductQuery) -> dict[str, A
     return {"count": count, "rows": rows}
 
 
-def product_page(query: ProductQuery, filterset: ProductFilter) -> dict[str, Any]:
-    """``{"count", "rows"}`` for one page, each row with its live ``quantity_in_stock``.
+def product_page(query: ProductQuery) -> dict[str, Any]:
+    """``{"count", "results"}`` for one page, each row with its live ``quantity_in_stock``.
 
-    Cache-aside: the page without quantities comes from Redis when it can,
-    else from the database (also when Redis is down).
+    Cache-aside: the page without quantities comes from Redis in one round
+    trip when it can, else from the database (also when Redis is down); the
+    quantities come from the availability store in one more.
     """
-    version = cache.catalog_version()
-    key = cache.page_key(version, query.cache_params()) if version else None
-    page = cache.get_page(key) if key else None
+    digest = query.cache_digest()
+    version, page = cache.read_page(digest)
     if page is None:
-        page = _build_page(product_queryset(query, filterset), query)
-        if key:
-            cache.set_page(key, page)
+        page = _build_page(product_queryset(query), query)
+        if version:
+            cache.write_page(version, digest, page)
     quantities = availability.available_quantities(row["pk"] for row in page["rows"])
     results = [
         {**{k: v for k, v in row.items() if k != "pk"}, "quantity_in_stock": max(quantities.get(row["pk"], 0), 0)} for row in page["rows"]

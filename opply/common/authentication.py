@@ -1,22 +1,84 @@
+"""Bearer-JWT authentication without a database query per request.
+
+Access tokens carry what requests need to know about the caller: the public
+id (``sub``), ``is_staff`` and ``auth_time`` (when the token chain was
+issued, to the microsecond). The caller becomes a :class:`ClaimsUser` built
+from those claims, so a cached catalog page never touches PostgreSQL.
+
+What a stateless token cannot know, Redis tells in the same single round
+trip (MGET):
+
+* ``auth:revoked-before:<public id>``: set when an account is deactivated,
+  changes password or staff status. Tokens issued before it are refused, so
+  such a change takes effect at once, not when the token expires.
+* ``replica-pin:<public id>``: the caller wrote within the last seconds, so
+  this request reads from the primary (read-your-writes).
+
+If Redis is down, the user is loaded from the database instead (and must be
+active): slower, never less safe.
+"""
+
 from __future__ import annotations
 
+import logging
+import time
+from functools import cached_property
 from typing import Any
+from uuid import UUID
 
-from rest_framework.request import Request
+from django.conf import settings
+from redis.exceptions import RedisError
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt import authentication
+from rest_framework_simplejwt.models import TokenUser
+from rest_framework_simplejwt.settings import api_settings
+from rest_framework_simplejwt.tokens import Token
 
-from opply.common.db.routing import is_recent_writer, pin_to_primary
+from opply.common.db.routing import pin_key, pin_to_primary
+from opply.common.redis import get_redis
+
+logger = logging.getLogger(__name__)
+
+
+class ClaimsUser(TokenUser):
+    """The authenticated caller, as its access token describes it."""
+
+    @cached_property
+    def public_id(self) -> UUID:
+        return UUID(str(self.id))
+
+    @cached_property
+    def is_staff(self) -> bool:
+        return bool(self.token.get("is_staff", False))
+
+
+def revoked_key(public_id: str) -> str:
+    return f"auth:revoked-before:{public_id}"
+
+
+def revoke_issued_tokens(public_id: UUID | str) -> None:
+    """Refuse every access token issued to this account until now.
+
+    Kept as long as an access token lives; refresh tokens are blacklisted in
+    the database by the caller. Raises ``RedisError`` if Redis is down: the
+    caller decides whether that may be ignored.
+    """
+    lifetime = int(settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"].total_seconds()) + 60
+    get_redis().set(revoked_key(str(public_id)), repr(time.time()), ex=lifetime)
 
 
 class JWTAuthentication(authentication.JWTAuthentication):
-    """simplejwt's bearer authentication, plus read-your-writes pinning.
-
-    A customer who wrote within the last few seconds reads from the primary
-    for this whole request (see :mod:`opply.common.db.routing`).
-    """
-
-    def authenticate(self, request: Request) -> tuple[Any, Any] | None:
-        result = super().authenticate(request)
-        if result is not None and is_recent_writer(str(result[0].public_id)):
+    def get_user(self, validated_token: Token) -> Any:
+        public_id = str(validated_token.get(api_settings.USER_ID_CLAIM, ""))
+        if not public_id:
+            raise AuthenticationFailed("Token contained no recognizable user identification", code="token_not_valid")
+        try:
+            pinned, revoked_before = get_redis().mget(pin_key(public_id), revoked_key(public_id))
+        except RedisError:
+            logger.warning("Redis unreachable: authenticating against the database")
+            return super().get_user(validated_token)
+        if revoked_before is not None and float(validated_token.get("auth_time", 0)) <= float(revoked_before):
+            raise AuthenticationFailed("This token was revoked; log in again.", code="token_revoked")
+        if pinned:
             pin_to_primary()
-        return result
+        return ClaimsUser(validated_token)

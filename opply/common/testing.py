@@ -9,12 +9,13 @@ from typing import Any
 
 from django.db import connections
 from rest_framework.test import APIClient
-from rest_framework_simplejwt.tokens import RefreshToken
 
 
 def bearer_client(user) -> APIClient:  # type: ignore[no-untyped-def]
+    from opply.identity.tokens import IssuedRefreshToken
+
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {IssuedRefreshToken.for_user(user).access_token}")
     return client
 
 

@@ -84,7 +84,7 @@ class UserRateThrottle(FixedWindowRateThrottle):
 
     def get_ident_key(self, request: Request) -> str | None:
         if request.user and request.user.is_authenticated:
-            return str(request.user.pk)
+            return str(request.user.public_id)
         return None
 
 

@@ -4,6 +4,7 @@ from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -71,7 +72,7 @@ class TokenRevokeApi(APIView):
         if refresh.get(jwt_settings.USER_ID_CLAIM) != str(request.user.public_id):
             # Someone else's token: say no more than for a garbage token.
             raise ProblemError("Token is invalid or expired", "token_not_valid", errors={"refresh": ["Token is invalid or expired."]})
-        services.token_revoke(user=request.user, refresh=refresh)
+        services.token_revoke(refresh=refresh)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -122,9 +123,12 @@ class CustomerViewSet(
     @action(detail=False, methods=["get", "patch"], permission_classes=[IsAuthenticated], url_path="me")
     def me(self, request: Request) -> Response:
         """The caller's own profile."""
+        me = selectors.user_get(request.user.public_id)
+        if me is None:  # deactivated since the token was issued
+            raise AuthenticationFailed("No active account for this token.", "no_active_account")
         if request.method == "GET":
-            return Response(ProfileSerializer(request.user).data)
-        serializer = ProfileSerializer(request.user, data=request.data, partial=True)
+            return Response(ProfileSerializer(me).data)
+        serializer = ProfileSerializer(me, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        customer = services.customer_update(customer=request.user, data=dict(serializer.validated_data))
+        customer = services.customer_update(customer=me, data=dict(serializer.validated_data))
         return Response(ProfileSerializer(customer).data)

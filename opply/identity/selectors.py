@@ -30,3 +30,8 @@ def email_taken(email: str, *, exclude: User | None = None) -> bool:
     if exclude is not None:
         qs = qs.exclude(pk=exclude.pk)
     return qs.exists()
+
+
+def user_get(public_id: UUID) -> User | None:
+    """The full account of an authenticated caller (requests carry only its claims)."""
+    return User.objects.filter(public_id=public_id, is_active=True).first()

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from opply.common.errors import ProblemError
@@ -57,8 +56,6 @@ def customer_update(*, customer: User, data: dict[str, Any]) -> User:
     try:
         with transaction.atomic():
             customer.save(update_fields=list(data))
-            if data.get("is_active") is False:
-                _revoke_all_tokens(customer)
     except IntegrityError:
         raise AccountConflict(
             "That username or email is already registered.",
@@ -68,20 +65,13 @@ def customer_update(*, customer: User, data: dict[str, Any]) -> User:
 
 
 def customer_deactivate(*, customer: User) -> None:
-    """Deactivate instead of deleting: orders keep their customer, logins stop."""
+    """Deactivate instead of deleting: orders keep their customer, and every
+    session ends at once (see ``User._end_sessions``)."""
     with transaction.atomic():
         customer.is_active = False
         customer.save(update_fields=["is_active"])
-        _revoke_all_tokens(customer)
 
 
-def _revoke_all_tokens(user: User) -> None:
-    outstanding = OutstandingToken.objects.filter(user=user).exclude(blacklistedtoken__isnull=False)
-    BlacklistedToken.objects.bulk_create(
-        [BlacklistedToken(token=token) for token in outstanding],
-        ignore_conflicts=True,
-    )
-
-
-def token_revoke(*, user: User, refresh: RefreshToken) -> None:
+def token_revoke(*, refresh: RefreshToken) -> None:
+    """Log out: this refresh token stops working."""
     refresh.blacklist()

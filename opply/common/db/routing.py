@@ -7,7 +7,7 @@ are pinned to the primary when:
 * a transaction is open on the primary: a read inside it is part of it;
 * the caller is a customer who wrote within the last ``REPLICA_PIN_SECONDS``:
   replica lag must not hide an order they have just placed. That window is
-  kept in the cache (Redis), keyed by the customer's public id, so it holds
+  kept in Redis, keyed by the customer's public id, so it holds
   across processes and machines.
 
 The "has written" flag is a context variable: each request gets a fresh one
@@ -16,14 +16,19 @@ from :class:`ReplicaPinningMiddleware`; nothing lives in process globals.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import connections
 from django.http import HttpRequest, HttpResponse
+from redis.exceptions import RedisError
+
+from opply.common.redis import get_redis
+
+logger = logging.getLogger(__name__)
 
 PRIMARY = "default"
 REPLICA = "replica"
@@ -40,18 +45,24 @@ def is_pinned_to_primary() -> bool:
     return _pinned_to_primary.get()
 
 
-def _pin_key(user_key: str) -> str:
+def pin_key(user_key: str) -> str:
     return f"replica-pin:{user_key}"
 
 
 def remember_recent_writer(user_key: str) -> None:
-    cache.set(_pin_key(user_key), 1, timeout=settings.REPLICA_PIN_SECONDS)
+    try:
+        get_redis().set(pin_key(user_key), 1, ex=settings.REPLICA_PIN_SECONDS)
+    except RedisError:
+        # Reads may then lag behind the caller's own writes by the replica's
+        # delay for a few seconds; nothing breaks.
+        logger.warning("Redis unreachable: read-your-writes pin not recorded")
 
 
 def is_recent_writer(user_key: str) -> bool:
-    # If the cache is down this answers False: reads may then lag behind the
-    # caller's own writes by the replica's delay, but nothing breaks.
-    return bool(cache.get(_pin_key(user_key)))
+    try:
+        return bool(get_redis().exists(pin_key(user_key)))
+    except RedisError:
+        return True  # unknown: the primary is always right
 
 
 class PrimaryReplicaRouter:

@@ -76,6 +76,7 @@ def test_staff_cannot_take_an_email_already_used(staff_client, customer):
     assert "email" in body["errors"]
 
 
+@pytest.mark.django_db(transaction=True)  # access tokens are revoked after commit
 def test_delete_deactivates_and_the_customer_can_no_longer_log_in_refresh_or_call(staff_client, customer, password):
     tokens = APIClient().post("/api/identity/token/", {"username": customer.username, "password": password}, format="json").json()
 
@@ -149,3 +150,52 @@ def test_me_put_is_not_allowed(customer_client):
 
 def test_staff_me_works_too(staff):
     assert bearer_client(staff).get(ME).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_access_token_stops_working_at_once_when_staff_status_changes(customer, staff_client):
+    promoted = UserFactory(is_staff=True)
+    client = bearer_client(promoted)
+    assert client.get(LIST).status_code == 200
+
+    promoted.is_staff = False
+    promoted.save()
+
+    assert_problem(client.get(LIST), 401, "token_revoked")
+    assert bearer_client(promoted).get(LIST).status_code == 403  # a new token carries the new status
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_password_change_ends_every_session(customer, password):
+    tokens = APIClient().post("/api/identity/token/", {"username": customer.username, "password": password}, format="json").json()
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens['access']}")
+    assert client.get(ME).status_code == 200
+
+    customer.set_password("another-long-passphrase-7")
+    customer.save()
+
+    assert_problem(client.get(ME), 401, "token_revoked")
+    assert_problem(APIClient().post("/api/identity/token/refresh/", {"refresh": tokens["refresh"]}, format="json"), 401)
+    assert (
+        APIClient()
+        .post("/api/identity/token/", {"username": customer.username, "password": "another-long-passphrase-7"}, format="json")
+        .status_code
+        == 200
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_authentication_falls_back_to_the_database_when_redis_is_down(customer, settings):
+    from opply.common.redis import reset_redis_client
+
+    client = bearer_client(customer)
+    reset_redis_client()
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    try:
+        assert client.get(ME).status_code == 200
+        customer.is_active = False
+        customer.save()
+        assert_problem(client.get(ME), 401)
+    finally:
+        reset_redis_client()
