@@ -112,17 +112,20 @@ def _build_page(queryset: QuerySet[Product], query: ProductQuery) -> dict[str, A
 def product_page(query: ProductQuery) -> dict[str, Any]:
     """``{"count", "results"}`` for one page, each row with its live ``quantity_in_stock``.
 
-    Cache-aside: the page without quantities comes from Redis in one round
-    trip when it can, else from the database (also when Redis is down); the
-    quantities come from the availability store in one more.
+    Cache-aside: on a hit the page and its quantities come from Redis in one
+    round trip. On a miss (or with Redis down) the page comes from the
+    database and the quantities from the availability store (or PostgreSQL).
     """
     digest = query.cache_digest()
-    version, page = cache.read_page(digest)
+    cached = cache.read_page(digest)
+    page, quantities = cached.page, cached.available
     if page is None:
         page = _build_page(product_queryset(query), query)
-        if version:
-            cache.write_page(version, digest, page)
-    quantities = availability.available_quantities(row["pk"] for row in page["rows"])
+        if cached.version:
+            cache.write_page(cached.version, digest, page)
+    missing = [row["pk"] for row in page["rows"] if row["pk"] not in quantities]
+    if missing:
+        quantities = {**quantities, **availability.available_quantities(missing)}
     results = [
         {**{k: v for k, v in row.items() if k != "pk"}, "quantity_in_stock": max(quantities.get(row["pk"], 0), 0)} for row in page["rows"]
     ]

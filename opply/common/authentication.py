@@ -29,6 +29,7 @@ from uuid import UUID
 from django.conf import settings
 from redis.exceptions import RedisError
 from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.request import Request
 from rest_framework_simplejwt import authentication
 from rest_framework_simplejwt.models import TokenUser
 from rest_framework_simplejwt.settings import api_settings
@@ -36,6 +37,7 @@ from rest_framework_simplejwt.tokens import Token
 
 from opply.common.db.routing import pin_key, pin_to_primary
 from opply.common.redis import get_redis
+from opply.common.throttling import UserRateThrottle, count_in, current_window
 
 logger = logging.getLogger(__name__)
 
@@ -68,17 +70,35 @@ def revoke_issued_tokens(public_id: UUID | str) -> None:
 
 
 class JWTAuthentication(authentication.JWTAuthentication):
-    def get_user(self, validated_token: Token) -> Any:
-        public_id = str(validated_token.get(api_settings.USER_ID_CLAIM, ""))
+    def authenticate(self, request: Request) -> tuple[Any, Token] | None:
+        header = self.get_header(request)
+        raw_token = self.get_raw_token(header) if header is not None else None
+        if raw_token is None:
+            return None
+        token = self.get_validated_token(raw_token)
+        return self.user_for_token(request, token), token
+
+    def user_for_token(self, request: Request, token: Token) -> Any:
+        public_id = str(token.get(api_settings.USER_ID_CLAIM, ""))
         if not public_id:
             raise AuthenticationFailed("Token contained no recognizable user identification", code="token_not_valid")
+        # One round trip: revocation, read-your-writes pin, and this
+        # request's count for the per-user rate limit.
+        window = current_window(UserRateThrottle.scope, public_id)
         try:
-            pinned, revoked_before = get_redis().mget(pin_key(public_id), revoked_key(public_id))
+            pipe = get_redis().pipeline(transaction=False)
+            pipe.mget(pin_key(public_id), revoked_key(public_id))
+            if window is not None:
+                count_in(pipe, window)
+            results = pipe.execute()
         except RedisError:
             logger.warning("Redis unreachable: authenticating against the database")
-            return super().get_user(validated_token)
-        if revoked_before is not None and float(validated_token.get("auth_time", 0)) <= float(revoked_before):
+            return self.get_user(token)
+        pinned, revoked_before = results[0]
+        if revoked_before is not None and float(token.get("auth_time", 0)) <= float(revoked_before):
             raise AuthenticationFailed("This token was revoked; log in again.", code="token_revoked")
+        if window is not None:
+            request.counted_windows = {window.key: results[1]}
         if pinned:
             pin_to_primary()
-        return ClaimsUser(validated_token)
+        return ClaimsUser(token)

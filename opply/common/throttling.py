@@ -12,12 +12,15 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from dataclasses import dataclass
 
-from django_redis import get_redis_connection
+from redis.client import Pipeline
 from redis.exceptions import RedisError
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
+
+from opply.common.redis import get_redis
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +31,32 @@ def parse_rate(rate: str) -> tuple[int, int]:
     """``"10/min"`` -> (10, 60). The unit's first letter counts, as in DRF."""
     count, _, period = rate.partition("/")
     return int(count), _PERIODS[period[0]]
+
+
+@dataclass(frozen=True)
+class Window:
+    """One client's counter for the current fixed window of a rate."""
+
+    key: str
+    limit: int
+    period: int
+    ends_at: float
+
+
+def current_window(scope: str, ident: str) -> Window | None:
+    """The window to count this request in, or None if the scope has no rate."""
+    rate = api_settings.DEFAULT_THROTTLE_RATES.get(scope)
+    if not rate:
+        return None
+    limit, period = parse_rate(rate)
+    window = int(time.time() // period)
+    return Window(f"throttle:{scope}:{ident}:{window}", limit, period, float((window + 1) * period))
+
+
+def count_in(pipe: Pipeline, window: Window) -> None:
+    """Queue the increment of ``window`` on a pipeline (its first result is the count)."""
+    pipe.incr(window.key)
+    pipe.expire(window.key, window.period + 1)
 
 
 class FixedWindowRateThrottle(BaseThrottle):
@@ -41,24 +70,23 @@ class FixedWindowRateThrottle(BaseThrottle):
         raise NotImplementedError
 
     def allow_request(self, request: Request, view) -> bool:  # type: ignore[no-untyped-def]
-        rate = api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
         ident = self.get_ident_key(request)
-        if not rate or ident is None:
+        window = current_window(self.scope, ident) if ident is not None else None
+        if window is None:
             return True
-        limit, period = parse_rate(rate)
-        now = time.time()
-        window = int(now // period)
-        key = f"throttle:{self.scope}:{ident}:{window}"
-        try:
-            pipe = get_redis_connection("default").pipeline()
-            pipe.incr(key)
-            pipe.expire(key, period + 1)
-            count = pipe.execute()[0]
-        except RedisError:
-            logger.warning("throttle %s skipped: Redis unavailable", self.scope)
-            return True
-        if count > limit:
-            self.wait_seconds = (window + 1) * period - now
+        # Authentication may already have counted this request in its own
+        # Redis round trip (see opply.common.authentication).
+        count = getattr(request, "counted_windows", {}).get(window.key)
+        if count is None:
+            try:
+                pipe = get_redis().pipeline(transaction=False)
+                count_in(pipe, window)
+                count = pipe.execute()[0]
+            except RedisError:
+                logger.warning("throttle %s skipped: Redis unavailable", self.scope)
+                return True
+        if count > window.limit:
+            self.wait_seconds = window.ends_at - time.time()
             return False
         return True
 
@@ -83,9 +111,7 @@ class UserRateThrottle(FixedWindowRateThrottle):
     scope = "user"
 
     def get_ident_key(self, request: Request) -> str | None:
-        if request.user and request.user.is_authenticated:
-            return str(request.user.public_id)
-        return None
+        return user_ident(request.user) if request.user and request.user.is_authenticated else None
 
 
 class LoginIPRateThrottle(FixedWindowRateThrottle):
@@ -108,3 +134,7 @@ class LoginUsernameRateThrottle(FixedWindowRateThrottle):
         if not isinstance(username, str) or not username.strip():
             return None
         return _digest(username.strip().lower())
+
+
+def user_ident(user) -> str:  # type: ignore[no-untyped-def]
+    return str(user.public_id)

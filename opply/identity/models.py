@@ -57,7 +57,10 @@ class User(AbstractUser):
     @classmethod
     def from_db(cls, db, field_names, values):  # type: ignore[no-untyped-def]
         instance = super().from_db(db, field_names, values)
-        instance._loaded_security_state = instance._security_state()
+        # Only for fully loaded rows: reading a deferred field here would cost
+        # a query per field (a partial instance cannot detect the change).
+        if all(name in field_names for name in cls.SECURITY_FIELDS):
+            instance._loaded_security_state = instance._security_state()
         return instance
 
     def save(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]

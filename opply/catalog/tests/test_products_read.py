@@ -199,3 +199,26 @@ def test_a_page_costs_a_constant_number_of_queries(customer_client, django_asser
     assert cold.json() == warm.json()
     assert len(warm.json()["results"]) == page_size
     assert {row["quantity_in_stock"] for row in warm.json()["results"]} == {3}
+
+
+def test_a_cached_page_rebuilds_a_missing_availability_key(customer_client):
+    from opply.catalog import inventory
+    from opply.common.redis import get_redis
+
+    product = make_product(quantity=6)
+    customer_client.get(LIST)  # page cached, availability key built
+    get_redis().delete(inventory.product_key(product.id))
+
+    assert customer_client.get(LIST).json()["results"][0]["quantity_in_stock"] == 6
+
+
+def test_the_per_user_rate_limit_counts_each_request_once(customer_client, settings):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "user": "3/day"},
+    }
+    make_product()
+
+    statuses = [customer_client.get(LIST).status_code for _ in range(4)]
+
+    assert statuses == [200, 200, 200, 429]
