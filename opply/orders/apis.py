@@ -44,22 +44,33 @@ def respond_idempotently(request: Request, place: Callable[[idempotency.Claim | 
         request_fingerprint=idempotency.fingerprint(request.method, request.path, request.data),
     )
     if isinstance(outcome, idempotency.StoredResponse):
-        return Response(
-            outcome.body,
-            status=outcome.status,
-            headers={"Idempotent-Replayed": "true"},
-            content_type=PROBLEM_CONTENT_TYPE if outcome.status >= 400 else None,
-        )
+        return _replay(outcome)
     try:
         order = place(outcome)
     except services.InsufficientStock as exc:
         # The request ran to a business outcome: a retry must get it again.
-        outcome.complete(status=exc.status_code, body=problem(exc.status_code, exc.code, str(exc.detail), **exc.extra))
+        idempotency.store_outcome(outcome, status=exc.status_code, body=problem(exc.status_code, exc.code, str(exc.detail), **exc.extra))
         raise
+    except idempotency.AlreadyStored:
+        # A concurrent request with this key won (Redis had lost the lock):
+        # this one rolled back; answer what the winner stored.
+        stored = idempotency.stored_response(customer_id=outcome.customer_id, key=outcome.key, request_fingerprint=outcome.fingerprint)
+        if stored is None:  # pragma: no cover - the winner's row is committed before the conflict is reported
+            raise
+        return _replay(stored)
     except BaseException:
         outcome.abandon()
         raise
     return Response(selectors.order_representation(order, selectors.order_lines(order)), status=status.HTTP_201_CREATED)
+
+
+def _replay(stored: idempotency.StoredResponse) -> Response:
+    return Response(
+        stored.body,
+        status=stored.status,
+        headers={"Idempotent-Replayed": "true"},
+        content_type=PROBLEM_CONTENT_TYPE if stored.status >= 400 else None,
+    )
 
 
 class OrderListCreateApi(GenericAPIView):

@@ -55,20 +55,18 @@ class OrderLine(models.Model):
 
 
 class IdempotencyRecord(models.Model):
-    """The outcome of a request sent with an ``Idempotency-Key``, per customer, for 24 hours."""
+    """The stored outcome of a request sent with an ``Idempotency-Key``, per customer, for 24 hours.
 
-    class State(models.TextChoices):
-        IN_PROGRESS = "in_progress"
-        DONE = "done"
+    Written only once the request has an outcome (see opply.orders.idempotency:
+    "still running" lives in Redis).
+    """
 
     customer_id = models.UUIDField()
     key = models.CharField(max_length=255)
     request_fingerprint = models.CharField(max_length=64)
-    state = models.CharField(max_length=16, choices=State.choices)
-    response_status = models.PositiveSmallIntegerField(null=True)
-    response_body = models.JSONField(null=True)
+    response_status = models.PositiveSmallIntegerField()
+    response_body = models.JSONField()
     created_at = models.DateTimeField()
-    locked_until = models.DateTimeField()
 
     class Meta:
         db_table = 'orders"."idempotency_record'
@@ -76,4 +74,4 @@ class IdempotencyRecord(models.Model):
         indexes = [models.Index(fields=["created_at"], name="idempotency_created")]
 
     def __str__(self) -> str:
-        return f"{self.customer_id}/{self.key} ({self.state})"
+        return f"{self.customer_id}/{self.key} ({self.response_status})"

@@ -5,6 +5,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from opply.catalog.tests.factories import make_product
+from opply.common.redis import get_redis
 from opply.common.testing import assert_problem, bearer_client, run_concurrently
 from opply.orders import idempotency
 from opply.orders.models import IdempotencyRecord, Order
@@ -53,12 +54,41 @@ def test_a_claim_whose_request_died_is_taken_over(customer_client, customer):
     product = make_product(quantity=10)
     body = {"items": [{"product_id": str(product.public_id), "quantity": 1}]}
     fingerprint = idempotency.fingerprint("POST", "/api/orders/orders/", body)
-    idempotency.claim(customer_id=customer.public_id, key="died", request_fingerprint=fingerprint)
-    IdempotencyRecord.objects.update(locked_until=timezone.now() - timedelta(seconds=1))
+    dead = idempotency.claim(customer_id=customer.public_id, key="died", request_fingerprint=fingerprint)
+    get_redis().delete(dead.lock_key)  # what LOCK_SECONDS of silence does
 
     response = customer_client.post("/api/orders/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY="died")
 
     assert response.status_code == 201
+    assert Order.objects.count() == 1
+
+
+def test_with_the_lock_lost_the_database_still_allows_one_order_and_replays_it(customer_client):
+    """Redis restarted between two tries: the unique constraint decides."""
+    product = make_product(quantity=10)
+    first = order(customer_client, (product, 2), key="k-lost")
+    get_redis().flushdb()
+
+    retry = order(customer_client, (product, 2), key="k-lost")
+
+    assert retry.status_code == 201
+    assert retry["Idempotent-Replayed"] == "true"
+    assert retry.json() == first.json()
+    assert Order.objects.count() == 1
+    assert on_hand(product) == 8
+    assert live_holds() == []
+
+
+def test_with_redis_down_a_retry_is_still_replayed(customer_client, redis_down):
+    product = make_product(quantity=10)
+
+    first = order(customer_client, (product, 2), key="k-down")
+    retry = order(customer_client, (product, 2), key="k-down")
+    other = order(customer_client, (product, 3), key="k-down")
+
+    assert first.status_code == retry.status_code == 201
+    assert retry.json() == first.json()
+    assert_problem(other, 422, "idempotency_key_reused")
     assert Order.objects.count() == 1
 
 
@@ -116,6 +146,7 @@ def test_keys_expire_after_24_hours(customer_client):
     product = make_product(quantity=10)
     order(customer_client, (product, 1), key="old")
     IdempotencyRecord.objects.update(created_at=timezone.now() - timedelta(hours=25))
+    get_redis().flushdb()  # the lock's 24 hours have passed too
 
     again = order(customer_client, (product, 1), key="old")
 
@@ -148,4 +179,5 @@ def test_concurrent_retries_with_one_key_create_exactly_one_order(customer):
     ids = {r.json()["id"] for r in responses if r.status_code == 201}
     assert len(ids) == 1
     assert all(r.json()["code"] == "idempotency_in_progress" for r in responses if r.status_code == 409)
+    assert all(r.json()["id"] == next(iter(ids)) for r in responses if r.status_code == 201)
     assert live_holds() == []
