@@ -1,0 +1,69 @@
+# Shared helpers for the benchmarks under bench/: sourced, never executed.
+# The caller sets `set -euo pipefail`; nothing here changes shell options.
+
+# Everything a benchmark touches lives on the loopback interface: the server
+# binds here and every URL is built from it, never from user input.
+BENCH_HOST="127.0.0.1"
+
+log() {
+  printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2
+}
+
+die() {
+  printf '[bench] ERROR: %s\n' "$*" >&2
+  exit 1
+}
+
+# require_positive_int NAME VALUE: knobs come from the environment, so a typo
+# must stop the run before anything starts rather than produce a silent 0.
+require_positive_int() {
+  [[ "$2" =~ ^[1-9][0-9]*$ ]] || die "$1 must be a positive whole number, got '$2'"
+}
+
+# wrk is the load generator: install it from the distribution if missing, and
+# refresh the package index only when the first attempt fails (it is slow).
+ensure_wrk() {
+  command -v wrk >/dev/null && return 0
+  log "wrk not found: installing it with apt-get"
+  command -v apt-get >/dev/null || die "wrk is missing and apt-get is unavailable: install wrk by hand"
+  if ! DEBIAN_FRONTEND=noninteractive apt-get install -y wrk >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get update >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y wrk >/dev/null
+  fi
+  command -v wrk >/dev/null || die "could not install wrk"
+}
+
+# port_is_free PORT: succeed when nothing answers on the loopback port, so the
+# benchmark never measures (or disturbs) a server someone else started.
+port_is_free() {
+  ! curl -s -o /dev/null --max-time 2 "http://${BENCH_HOST}:$1/" 2>/dev/null
+}
+
+# wait_for_url URL SECONDS PID: poll until URL answers 200, giving up after
+# SECONDS or as soon as process PID (the server) has died.
+wait_for_url() {
+  local url="$1" seconds="$2" pid="$3" deadline
+  deadline=$((SECONDS + seconds))
+  while ((SECONDS < deadline)); do
+    kill -0 "$pid" 2>/dev/null || return 1
+    [[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$url" 2>/dev/null || true)" == "200" ]] && return 0
+    sleep 0.25
+  done
+  return 1
+}
+
+# stop_process PID [SECONDS]: TERM, give it time to shut down gracefully,
+# then KILL. Only ever called with the id of a process this script started.
+stop_process() {
+  local pid="$1" grace="${2:-15}" deadline
+  kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  deadline=$((SECONDS + grace))
+  while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do
+    sleep 0.2
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || true
+}
