@@ -14,6 +14,8 @@ from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
 from django.db.models.functions import Upper
 
+from opply.common.db.constraints import check_constraint
+
 
 class Category(models.Model):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -45,7 +47,7 @@ class Product(models.Model):
     class Meta:
         db_table = 'catalog"."product'
         constraints = [
-            models.CheckConstraint(check=models.Q(price__gte=0), name="product_price_not_negative"),
+            check_constraint(models.Q(price__gte=0), name="product_price_not_negative"),
         ]
         indexes = [
             # Case-insensitive substring search (`icontains` compiles to
@@ -83,7 +85,7 @@ class Stock(models.Model):
     class Meta:
         db_table = 'catalog"."stock'
         constraints = [
-            models.CheckConstraint(check=models.Q(on_hand__gte=0), name="stock_on_hand_not_negative"),
+            check_constraint(models.Q(on_hand__gte=0), name="stock_on_hand_not_negative"),
         ]
 
     def __str__(self) -> str:

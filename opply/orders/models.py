@@ -11,6 +11,8 @@ import uuid
 
 from django.db import models
 
+from opply.common.db.constraints import check_constraint
+
 
 class Order(models.Model):
     class Status(models.TextChoices):
@@ -29,7 +31,7 @@ class Order(models.Model):
     class Meta:
         db_table = 'orders"."order'
         indexes = [models.Index(fields=["customer_id", "-created_at", "-id"], name="order_customer_history")]
-        constraints = [models.CheckConstraint(check=models.Q(total__gte=0), name="order_total_not_negative")]
+        constraints = [check_constraint(models.Q(total__gte=0), name="order_total_not_negative")]
 
     def __str__(self) -> str:
         return f"order {self.public_id} ({self.status})"
@@ -47,7 +49,7 @@ class OrderLine(models.Model):
         db_table = 'orders"."order_line'
         constraints = [
             models.UniqueConstraint(fields=["order", "product_id"], name="order_line_one_per_product"),
-            models.CheckConstraint(check=models.Q(quantity__gte=1), name="order_line_quantity_positive"),
+            check_constraint(models.Q(quantity__gte=1), name="order_line_quantity_positive"),
         ]
 
     def __str__(self) -> str:

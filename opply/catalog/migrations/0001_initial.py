@@ -7,6 +7,8 @@ from django.db import migrations, models
 from opply.common.db.schema import create_schema
 import django.db.models.deletion
 import django.db.models.functions.text
+
+from opply.common.db.constraints import check_constraint
 import uuid
 
 
@@ -79,7 +81,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='stock',
-            constraint=models.CheckConstraint(check=models.Q(('on_hand__gte', 0)), name='stock_on_hand_not_negative'),
+            constraint=check_constraint(models.Q(('on_hand__gte', 0)), name='stock_on_hand_not_negative'),
         ),
         migrations.AddIndex(
             model_name='product',
@@ -119,6 +121,6 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='product',
-            constraint=models.CheckConstraint(check=models.Q(('price__gte', 0)), name='product_price_not_negative'),
+            constraint=check_constraint(models.Q(('price__gte', 0)), name='product_price_not_negative'),
         ),
     ]

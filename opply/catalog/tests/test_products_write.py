@@ -5,7 +5,7 @@ from opply.catalog.tests.factories import CategoryFactory, make_product
 from opply.common.testing import assert_problem
 
 # Catalog writes bump the cache version after commit: these tests commit for real.
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "replica"])
 
 LIST = "/api/catalog/products/"
 

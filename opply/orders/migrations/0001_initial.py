@@ -4,6 +4,8 @@ from django.db import migrations, models
 
 from opply.common.db.schema import create_schema
 import django.db.models.deletion
+
+from opply.common.db.constraints import check_constraint
 import uuid
 
 
@@ -69,7 +71,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='order',
-            constraint=models.CheckConstraint(check=models.Q(('total__gte', 0)), name='order_total_not_negative'),
+            constraint=check_constraint(models.Q(('total__gte', 0)), name='order_total_not_negative'),
         ),
         migrations.AddIndex(
             model_name='idempotencyrecord',
@@ -85,6 +87,6 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='orderline',
-            constraint=models.CheckConstraint(check=models.Q(('quantity__gte', 1)), name='order_line_quantity_positive'),
+            constraint=check_constraint(models.Q(('quantity__gte', 1)), name='order_line_quantity_positive'),
         ),
     ]

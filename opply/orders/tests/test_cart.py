@@ -15,7 +15,7 @@ from opply.orders.cart import cart_holder
 from opply.orders.models import Order
 from opply.orders.tests.helpers import assert_inventory_consistent, available, live_holds, on_hand
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "replica"])
 
 CART = "/api/orders/cart/"
 ITEMS = "/api/orders/cart/items/"

@@ -11,7 +11,7 @@ from opply.identity.tests.factories import UserFactory
 from opply.orders.models import Order, OrderLine
 from opply.orders.tests.helpers import assert_inventory_consistent, available, order
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "replica"])
 
 
 def test_200_concurrent_single_unit_orders_on_50_units_sell_exactly_50():

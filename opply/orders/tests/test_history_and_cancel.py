@@ -8,7 +8,7 @@ from opply.common.testing import assert_problem, bearer_client
 from opply.identity.tests.factories import UserFactory
 from opply.orders.tests.helpers import ORDERS, assert_inventory_consistent, available, on_hand, order
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "replica"])
 
 
 def test_history_is_the_callers_own_orders_newest_first_paginated(customer_client):

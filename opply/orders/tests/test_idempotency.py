@@ -11,7 +11,7 @@ from opply.orders import idempotency
 from opply.orders.models import IdempotencyRecord, Order
 from opply.orders.tests.helpers import live_holds, on_hand, order
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "replica"])
 
 
 def test_a_retry_replays_the_stored_response_and_orders_once(customer_client):

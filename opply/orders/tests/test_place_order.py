@@ -11,7 +11,7 @@ from opply.orders.models import Order, OrderLine
 from opply.orders.tests.helpers import ORDERS, assert_inventory_consistent, available, live_holds, on_hand, order
 
 # Orders commit in a durable transaction and touch Redis after commit.
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "replica"])
 
 
 def test_an_order_is_confirmed_and_stock_goes_down_everywhere(customer_client, customer):

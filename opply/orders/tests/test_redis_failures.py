@@ -10,7 +10,7 @@ from opply.common.testing import assert_problem
 from opply.orders.models import Order
 from opply.orders.tests.helpers import assert_inventory_consistent, available, on_hand, order
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "replica"])
 
 
 def test_orders_work_on_postgres_alone_while_redis_is_down(customer_client, redis_down):
