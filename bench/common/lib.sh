@@ -67,3 +67,31 @@ stop_process() {
   fi
   wait "$pid" 2>/dev/null || true
 }
+
+# export_bench_environment PY: the environment of every manage.py command and
+# of the server. Everything is set explicitly, even values equal to the
+# defaults: the settings read a developer's .env for whatever the real
+# environment leaves unset (a DATABASE_REPLICA_URL there would send reads
+# elsewhere). Production settings, the benchmarks' own database (opply_bench)
+# and Redis db (13).
+export_bench_environment() {
+  local py="$1"
+  export DJANGO_SETTINGS_MODULE=config.settings.production
+  export DATABASE_URL="postgres://postgres@${BENCH_HOST}:5432/opply_bench"
+  export DATABASE_REPLICA_URL="$DATABASE_URL"
+  export DATABASE_CONN_MAX_AGE=60
+  export REDIS_URL="redis://${BENCH_HOST}:6379/13"
+  # A fresh, throwaway signing key per run: tokens never outlive the benchmark.
+  DJANGO_SECRET_KEY="$("$py" -c 'import secrets; print(secrets.token_urlsafe(64))')"
+  export DJANGO_SECRET_KEY
+  export DJANGO_DEBUG=false
+  export DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost"
+  # Plain HTTP on loopback: the HTTPS redirect would turn every answer into a 301.
+  export DJANGO_SECURE_SSL_REDIRECT=false
+  export DJANGO_LOG_LEVEL=WARNING
+  export DJANGO_NUM_PROXIES=0
+  # Throttling would cap the throughput being measured: effectively unlimited.
+  export THROTTLE_RATE_USER=100000000/min
+  export THROTTLE_RATE_ANON=100000000/min
+  export JWT_ACCESS_MINUTES=120
+}

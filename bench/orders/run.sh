@@ -96,28 +96,10 @@ trap 'exit 143' TERM
 STARTED=$SECONDS
 
 # --- Environment of every manage.py command and of the server ------------------
-# As in bench/catalog/run.sh: everything set explicitly, because the settings
-# read a developer's .env for whatever the real environment leaves unset.
-export DJANGO_SETTINGS_MODULE=config.settings.production
+# prepare.py mints the customers' tokens with the run's DJANGO_SECRET_KEY and
+# the server checks them with it.
+export_bench_environment "$PY"
 PG_DB="opply_bench"
-export DATABASE_URL="postgres://postgres@${BENCH_HOST}:5432/${PG_DB}"
-export DATABASE_REPLICA_URL="$DATABASE_URL"
-export DATABASE_CONN_MAX_AGE=60
-export REDIS_URL="redis://${BENCH_HOST}:6379/13"
-# A fresh, throwaway signing key per run: prepare.py mints the customers'
-# tokens with it and the server checks them with it; they never outlive the run.
-DJANGO_SECRET_KEY="$("$PY" -c 'import secrets; print(secrets.token_urlsafe(64))')"
-export DJANGO_SECRET_KEY
-export DJANGO_DEBUG=false
-export DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost"
-# Plain HTTP on loopback: the HTTPS redirect would turn every answer into a 301.
-export DJANGO_SECURE_SSL_REDIRECT=false
-export DJANGO_LOG_LEVEL=WARNING
-export DJANGO_NUM_PROXIES=0
-# Throttling would cap the throughput being measured: effectively unlimited.
-export THROTTLE_RATE_USER=100000000/min
-export THROTTLE_RATE_ANON=100000000/min
-export JWT_ACCESS_MINUTES=120
 # psql and pgbench: the same server and database, no password prompt, no
 # NOTICE chatter ("relation already exists, skipping"). Passed to them only,
 # not exported: libpq would apply PGOPTIONS to the server's connections too.
