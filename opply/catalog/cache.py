@@ -94,10 +94,3 @@ def bump_catalog_version() -> None:
         get_redis().set(VERSION_KEY, uuid.uuid4().hex)
     except RedisError:
         logger.error("page cache unreachable: catalog version not bumped; cached pages expire within %ss", PAGE_TIMEOUT_SECONDS)
-
-
-def catalog_version() -> str | None:
-    try:
-        return get_redis().get(VERSION_KEY)
-    except RedisError:
-        return None

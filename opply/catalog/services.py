@@ -18,7 +18,7 @@ from opply.catalog import inventory
 from opply.catalog.cache import bump_catalog_version
 from opply.catalog.listing import refresh_after_change, refresh_in_stock
 from opply.catalog.models import Category, Product, Stock, StockMovement
-from opply.catalog.stock import Movement, OnHand, StockShortage, apply_stock_movements, on_hand_of
+from opply.catalog.stock import Movement, OnHand, StockShortage, apply_stock_movements
 from opply.common.errors import ProblemError
 
 logger = logging.getLogger(__name__)
@@ -152,20 +152,6 @@ def resync_in_stock(product_ids: list[int] | None = None) -> int:
     """Re-derive the list flag for these (or all) products; used by reconciliation."""
     ids = product_ids if product_ids is not None else list(Product.objects.values_list("id", flat=True))
     return refresh_in_stock(ids)
-
-
-__all__ = [
-    "category_create",
-    "category_delete",
-    "category_update",
-    "on_hand_of",
-    "product_create",
-    "product_deactivate",
-    "product_update",
-    "publish_on_hand",
-    "resync_in_stock",
-    "stock_adjust",
-]
 
 
 def publish_availability_changes(changes: list[inventory.Change]) -> None:
