@@ -1,5 +1,6 @@
 """Production settings: no default secret, and ``check --deploy`` is clean."""
 
+import json
 import os
 import subprocess
 import sys
@@ -51,3 +52,17 @@ def test_production_is_not_in_debug_and_has_hsts():
     )
 
     assert result.stdout.split() == ["False", "True", "True", "True"], result.stderr
+
+
+def test_production_logs_are_json_lines_with_the_request_id():
+    result = run_python(
+        "-c",
+        "import django, logging; django.setup(); from django_guid import set_guid; "
+        "set_guid('req-123'); logging.getLogger('opply.probe').warning('hello')",
+        DJANGO_SETTINGS_MODULE="config.settings.production",
+        DJANGO_SECRET_KEY="x" * 60,
+        DJANGO_ALLOWED_HOSTS="api.example.com",
+    )
+
+    line = json.loads(result.stderr.strip().splitlines()[-1])
+    assert (line["message"], line["level"], line["request_id"], line["name"]) == ("hello", "WARNING", "req-123", "opply.probe")
