@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from django.db import connection
 
-from opply.catalog.models import Stock, StockMovement
+from opply.catalog.models import Stock
 
 _UPDATE_SQL = """
     UPDATE "catalog"."stock"
@@ -46,9 +46,18 @@ class StockShortage(Exception):
 
 
 def write_ledger(movements: Sequence[Movement], *, reason: str, reference: str) -> None:
-    StockMovement.objects.bulk_create(
-        [StockMovement(product_id=m.product_id, delta=m.delta, reason=reason, reference=reference) for m in movements if m.delta]
-    )
+    """One ledger row per movement, in one statement (every order writes here)."""
+    rows = [m for m in movements if m.delta]
+    if not rows:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO "catalog"."stock_movement" (product_id, delta, reason, reference, created_at)
+            SELECT product_id, delta, %s, %s, now() FROM unnest(%s::bigint[], %s::integer[]) AS m(product_id, delta)
+            """,
+            [reason, reference, [m.product_id for m in rows], [m.delta for m in rows]],
+        )
 
 
 def apply_stock_movements(movements: Sequence[Movement], *, reason: str, reference: str = "") -> dict[int, OnHand]:

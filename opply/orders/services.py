@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from uuid import UUID
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.utils import timezone
 from redis.exceptions import RedisError
 
 from opply.catalog import inventory
@@ -164,15 +165,13 @@ def order_place(
     ]
     try:
         with transaction.atomic(durable=True):
-            order = Order.objects.create(
+            order = Order(
                 public_id=order_id,
                 customer_id=customer_id,
                 status=Order.Status.CONFIRMED,
                 total=sum((line.line_total for line in order_lines), Decimal("0.00")),
             )
-            for line in order_lines:
-                line.order = order
-            OrderLine.objects.bulk_create(order_lines)
+            _insert_order(order, order_lines)
             if idempotency is not None:
                 idempotency.complete(status=201, body=order_representation(order, order_lines))
             # Last, so that hot stock rows stay locked only until the commit.
@@ -195,6 +194,49 @@ def order_place(
         logger.warning("availability store unreachable after order %s; reconciliation will apply it", order_id)
     order.prefetched_lines = order_lines  # type: ignore[attr-defined]
     return order
+
+
+_INSERT_ORDER_SQL = """
+    WITH new_order AS (
+        INSERT INTO "orders"."order" (public_id, customer_id, status, total, created_at, updated_at)
+        VALUES (%s, %s, %s, %s, %s, %s)
+        RETURNING id
+    ), new_lines AS (
+        INSERT INTO "orders"."order_line" (order_id, product_id, product_name, unit_price, quantity, line_total)
+        SELECT new_order.id, line.*
+          FROM new_order,
+               unnest(%s::uuid[], %s::varchar[], %s::numeric[], %s::integer[], %s::numeric[])
+               AS line(product_id, product_name, unit_price, quantity, line_total)
+    )
+    SELECT id FROM new_order
+"""
+
+
+def _insert_order(order: Order, lines: list[OrderLine]) -> None:
+    """Insert the order and its lines in one round trip (this is the hottest
+    write path: two ORM inserts cost a round trip and most of a millisecond
+    of Python more). Fills in ``order.id`` and the timestamps."""
+    order.created_at = order.updated_at = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _INSERT_ORDER_SQL,
+            [
+                order.public_id,
+                order.customer_id,
+                order.status,
+                order.total,
+                order.created_at,
+                order.updated_at,
+                [line.product_id for line in lines],
+                [line.product_name for line in lines],
+                [line.unit_price for line in lines],
+                [line.quantity for line in lines],
+                [line.line_total for line in lines],
+            ],
+        )
+        order.id = cursor.fetchone()[0]
+    for line in lines:
+        line.order = order
 
 
 def _resync(product_ids: list[int]) -> None:
