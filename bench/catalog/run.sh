@@ -251,5 +251,5 @@ args+=(
   --meta "warmup_s=${WARMUP}" --meta "repeat=${REPEAT}" --meta "cpus=$(nproc)"
   --meta "wall_s=$((SECONDS - STARTED))"
 )
-"$PY" bench/catalog/summarise.py "${args[@]}"
+"$PY" -m bench.catalog.summarise "${args[@]}"
 log "done in $((SECONDS - STARTED)) s (gunicorn log: ${GUNICORN_LOG#"$ROOT"/})"

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import statistics
 import sys
 from pathlib import Path
 from typing import Any
 
-MARKER = "WRK_RESULT "
+from bench.common.results import key_value, marker, typed
+
+MARKER = "WRK_RESULT"
 MEDIAN_FIELDS = ("rps", "p50_ms", "p90_ms", "p99_ms", "mean_ms", "max_ms")
 # Errors are summed over the repeats, not medianed: one bad run must show.
 SUM_FIELDS = ("requests", "non2xx")
@@ -38,29 +39,6 @@ SERVICES = {"postgres", "redis-server"}
 # A run during which other processes used more than this share of the
 # machine's CPU is flagged: its figures are not comparable.
 OTHER_CPU_WARN_PCT = 5.0
-
-
-def key_value(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    return key, value
-
-
-def typed(value: str) -> Any:
-    """``"42"`` -> 42, ``"1.5"`` -> 1.5, anything else (``"1e5"``, a commit hash) stays a string."""
-    if re.fullmatch(r"-?\d+", value):
-        return int(value)
-    if re.fullmatch(r"-?\d+\.\d+", value):
-        return float(value)
-    return value
-
-
-def read_result(path: Path) -> dict[str, Any]:
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        if line.startswith(MARKER):
-            return json.loads(line[len(MARKER) :])
-    raise SystemExit(f"summarise: no {MARKER.strip()} line in {path} (did wrk fail?)")
 
 
 def other_cpu(before: dict[str, Any], after: dict[str, Any], own_pids: set[int]) -> dict[str, Any]:
@@ -92,7 +70,7 @@ def other_cpu(before: dict[str, Any], after: dict[str, Any], own_pids: set[int])
 
 
 def read_run(raw_dir: Path, name: str, n: int, own_pids: set[int]) -> dict[str, Any]:
-    run = read_result(raw_dir / f"{name}.{n}.out")
+    run = marker(raw_dir / f"{name}.{n}.out", MARKER)
     before, after = raw_dir / f"{name}.{n}.cpu-before.json", raw_dir / f"{name}.{n}.cpu-after.json"
     if before.exists() and after.exists():
         run["cpu"] = other_cpu(json.loads(before.read_text()), json.loads(after.read_text()), own_pids)

@@ -310,7 +310,7 @@ args+=(
   --meta "postgres_settings=${PG_SETTINGS}" --meta "idempotency_key_prefix=${KEY_RUN}"
   --meta "order_alone_ms=${ALONE_MS}" --meta "cpus=$(nproc)" --meta "wall_s=$((SECONDS - STARTED))"
 )
-"$PY" bench/orders/summarise.py "${args[@]}"
+"$PY" -m bench.orders.summarise "${args[@]}"
 log "done in $((SECONDS - STARTED)) s (gunicorn log: ${GUNICORN_LOG#"$ROOT"/})"
 if ((VERIFY_RC != 0)); then
   die "VERIFICATION FAILED (see the [FAIL] lines above): stock, orders or availability do not add up"

@@ -27,6 +27,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bench.common.results import key_value, marker, typed
+
 SCENARIOS = {
     "hot": "every order for 1 unit of one product (BENCH-HOT)",
     "spread": "every order for 1 unit of a random one of the spread products",
@@ -45,29 +47,6 @@ FLOOR_STATEMENT = "UPDATE bench_floor_stock SET on_hand = on_hand - 1, version =
 # Services the benchmark drives: their CPU is part of the measurement.
 SERVICES = {"postgres", "redis-server"}
 OTHER_CPU_WARN_PCT = 5.0
-
-
-def key_value(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    return key, value
-
-
-def typed(value: str) -> Any:
-    if re.fullmatch(r"-?\d+", value):
-        return int(value)
-    if re.fullmatch(r"-?\d+\.\d+", value):
-        return float(value)
-    return value
-
-
-def marker(path: Path, name: str) -> dict[str, Any]:
-    prefix = name + " "
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        if line.startswith(prefix):
-            return json.loads(line[len(prefix) :])
-    raise SystemExit(f"summarise: no {name} line in {path} (did wrk fail?)")
 
 
 def cpu_breakdown(before: dict[str, Any], after: dict[str, Any], own_pids: set[int], gunicorn_pid: int | None) -> dict[str, Any]:
