@@ -44,8 +44,8 @@ run: install migrate seed serve ## Everything a newcomer needs: install, migrate
 worker: install ## Celery worker and beat (cart sweeper, fulfilment) against CELERY_BROKER_URL
 	$(VENV)/bin/celery -A config worker --beat --loglevel INFO --concurrency 2
 
-test: install ## Run the test suite against the local PostgreSQL and Redis
-	$(PY) -m pytest
+test: install ## Run the test suite against the local PostgreSQL and Redis (always the test settings)
+	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) -m pytest
 
 lint: install ## ruff lint + format check, no missing migrations, a valid OpenAPI schema
 	$(VENV)/bin/ruff check .

@@ -66,3 +66,23 @@ def test_production_logs_are_json_lines_with_the_request_id():
 
     line = json.loads(result.stderr.strip().splitlines()[-1])
     assert (line["message"], line["level"], line["request_id"], line["name"]) == ("hello", "WARNING", "req-123", "opply.probe")
+
+
+def test_the_suite_runs_under_the_test_settings(settings):
+    """Never a developer's settings: those would flush their Redis db and hash passwords slowly."""
+    assert settings.ENVIRONMENT == "test"
+    assert os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15") == settings.REDIS_URL
+    assert settings.PASSWORD_HASHERS == ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def test_an_exported_settings_module_does_not_override_the_test_settings():
+    for exported in ("config.settings.local", "config.settings.production"):
+        result = subprocess.run(  # noqa: S603
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"{__file__}::test_the_suite_runs_under_the_test_settings"],
+            cwd=ROOT,
+            env={**os.environ, "DJANGO_SETTINGS_MODULE": exported, "DJANGO_SECRET_KEY": "x" * 50, "DJANGO_ALLOWED_HOSTS": "h"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
