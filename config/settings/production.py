@@ -3,6 +3,8 @@
 Passes ``manage.py check --deploy`` (tests/test_settings.py proves it).
 """
 
+from config.ecs import task_private_ips
+
 from .base import *  # noqa: F403
 from .base import LOGGING, STORAGES, env
 
@@ -11,6 +13,8 @@ ENVIRONMENT = "production"
 SECRET_KEY = env.str("DJANGO_SECRET_KEY")  # no default: refuse to start without one
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
+# On ECS, the load balancer health-checks each task by its private IP (config/ecs.py).
+ALLOWED_HOSTS += task_private_ips()
 
 # TLS usually ends at the load balancer / nginx, which forwards the scheme.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

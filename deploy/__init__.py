@@ -1,0 +1,1 @@
+"""Deployment: the image's helpers, nginx, PostgreSQL replication, compose checks, AWS."""
