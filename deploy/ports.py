@@ -12,8 +12,9 @@ import socket
 
 
 def _bindable(port: int) -> bool:
+    # No SO_REUSEADDR: a port still in TIME_WAIT counts as taken, since not
+    # every server sets the option.
     with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:

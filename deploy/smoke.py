@@ -36,12 +36,11 @@ from pathlib import Path
 from typing import Any
 
 import environ
-import psycopg
 import redis
 from kombu import Connection
-from psycopg import sql
 
 from deploy.ports import free_port
+from deploy.scratch import DEFAULT_DATABASE_URL, create_database, drop_database, read_env, sibling_database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE_MAX_BYTES = 250 * 1000 * 1000
@@ -389,36 +388,21 @@ def wait_for(condition: Callable[[], bool], seconds: float, explain: Callable[[]
 
 
 def services(env: environ.Env, port: int, engine: Engine) -> Context:
-    primary = env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/opply")
-    name = f"{primary['NAME']}_smoke"
-    url = env.str("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/opply").rsplit("/", 1)[0] + f"/{name}"
-    queue = f"{env.str('CELERY_QUEUE', default='opply')}-smoke"
     return Context(
         engine=engine,
         port=port,
-        database_url=url,
+        database_url=sibling_database_url(env.str("DATABASE_URL", default=DEFAULT_DATABASE_URL), "smoke"),
         redis_url=env.str("TEST_REDIS_URL", default="redis://127.0.0.1:6379/15"),
         broker_url=env.str("CELERY_BROKER_URL", default="amqp://guest:guest@127.0.0.1:5672//"),
-        queue=queue,
+        queue=f"{env.str('CELERY_QUEUE', default='opply')}-smoke",
     )
 
 
-def admin_connection(ctx: Context) -> psycopg.Connection:
-    config = environ.Env.db_url_config(ctx.database_url)
-    params = {"host": config.get("HOST"), "port": config.get("PORT"), "user": config.get("USER"), "password": config.get("PASSWORD")}
-    return psycopg.connect(dbname="postgres", autocommit=True, connect_timeout=5, **{k: v for k, v in params.items() if v})
-
-
-def database_name(ctx: Context) -> str:
-    return environ.Env.db_url_config(ctx.database_url)["NAME"]
-
-
 def reset_services(ctx: Context, *, create: bool) -> None:
-    name = database_name(ctx)
-    with admin_connection(ctx) as connection:
-        connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        if create:
-            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    if create:
+        create_database(ctx.database_url)
+    else:
+        drop_database(ctx.database_url)
     redis.Redis.from_url(ctx.redis_url).flushdb()
     with Connection(ctx.broker_url, connect_timeout=5) as broker:
         # Deleting a queue that does not exist is not an error in AMQP 0-9-1.
@@ -431,8 +415,7 @@ def main() -> int:
     parser.add_argument("--image", default=os.environ.get("IMAGE", "opply-api:smoke"))
     args = parser.parse_args()
 
-    env = environ.Env()
-    environ.Env.read_env(ROOT / ".env", overwrite=False)
+    env = read_env()
     steps = Steps()
     started = time.monotonic()
     ctx: Context | None = None
