@@ -89,6 +89,6 @@ $(DEPLOY_VENV)/.installed: requirements/deploy.txt
 	$(DEPLOY_VENV)/bin/python -m pip install --quiet -r requirements/deploy.txt
 	touch $@
 
-lint-deploy: $(DEPLOY_VENV)/.installed ## compose files against the Compose spec and the stack's rules; cfn-lint on the AWS template
+lint-deploy: $(DEPLOY_VENV)/.installed ## compose files against the Compose spec and the stack's rules; cfn-lint (no error, warning or notice) on the AWS templates
 	$(DEPLOY_VENV)/bin/python -m deploy.compose_check
-	$(DEPLOY_VENV)/bin/cfn-lint deploy/aws/opply.yaml
+	$(DEPLOY_VENV)/bin/cfn-lint --include-checks I -- deploy/aws/ecr.yaml deploy/aws/opply.yaml
