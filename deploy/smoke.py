@@ -37,12 +37,14 @@ from typing import Any
 
 import environ
 import redis
+import yaml
 from kombu import Connection
 
 from deploy.ports import free_port
 from deploy.scratch import DEFAULT_DATABASE_URL, create_database, drop_database, read_env, sibling_database_url
 
 ROOT = Path(__file__).resolve().parent.parent
+COMPOSE = ROOT / "compose.yaml"
 IMAGE_MAX_BYTES = 250 * 1000 * 1000
 STAFF_USERNAME = "smoke-staff"
 
@@ -352,16 +354,37 @@ def api_steps(steps: Steps, ctx: Context) -> None:
         print(f"smoke:      order {order['id']} {order['status']} total {order['total']}; stock 10 -> 8")
 
 
+def compose_service(role: str) -> dict[str, Any]:
+    """A service of compose.yaml, with Compose's ``$$`` escapes undone (what the container gets)."""
+    service = yaml.safe_load(COMPOSE.read_text())["services"][role]
+
+    def unescape(value: Any) -> Any:
+        if isinstance(value, str):
+            return value.replace("$$", "$")
+        if isinstance(value, list):
+            return [unescape(item) for item in value]
+        if isinstance(value, dict):
+            return {key: unescape(item) for key, item in value.items()}
+        return value
+
+    return unescape(service)
+
+
+def health_command(test: list[str]) -> list[str]:
+    """A compose/Docker health check test as a command to exec."""
+    kind, *rest = test
+    return rest if kind == "CMD" else ["sh", "-c", rest[0]]
+
+
 def worker_steps(steps: Steps, ctx: Context, env: dict[str, str]) -> None:
+    """The worker and beat as compose.yaml runs them, and compose's health checks inside them."""
     engine = ctx.engine
+    # A node name of its own: the shared broker may have other workers named celery@<this host>.
     node = f"smoke-{uuid.uuid4().hex[:8]}@localhost"
-    with steps.step("worker (celery -A config worker) and beat (celery -A config beat) containers"):
-        worker = engine.start(
-            "worker", "celery", "-A", "config", "worker", "--loglevel", "INFO", "--concurrency", "1", "--hostname", node, env=env
-        )
-        beat = engine.start(
-            "beat", "celery", "-A", "config", "beat", "--loglevel", "INFO", "--schedule", "/var/lib/opply/celerybeat-schedule", env=env
-        )
+    worker_service, beat_service, api_service = compose_service("worker"), compose_service("beat"), compose_service("api")
+    with steps.step("worker and beat containers, with compose.yaml's commands"):
+        worker = engine.start("worker", *worker_service["command"], "--hostname", node, env=env)
+        beat = engine.start("beat", *beat_service["command"], env=env)
         ping = ["celery", "-A", "config", "inspect", "ping", "--timeout", "5", "--destination", node]
         wait_for(
             lambda: engine.oneshot(*ping, env=env).returncode == 0,
@@ -375,6 +398,11 @@ def worker_steps(steps: Steps, ctx: Context, env: dict[str, str]) -> None:
             lambda: f"beat's sweeper never reached the worker:\nbeat:\n{engine.logs(beat)[-2000:]}\nworker:\n{engine.logs(worker)[-2000:]}",
         )
         check(engine.running(beat), f"beat stopped:\n{engine.logs(beat)[-2000:]}")
+
+    with steps.step("compose.yaml's health checks pass inside the api and beat containers"):
+        for container, service in ((ctx.api, api_service), (beat, beat_service)):
+            result = engine.run("exec", container, *health_command(service["healthcheck"]["test"]))
+            check(result.returncode == 0, f"{container}: {service['healthcheck']['test']} failed: {result.stdout}{result.stderr}")
 
 
 def wait_for(condition: Callable[[], bool], seconds: float, explain: Callable[[], str]) -> None:
