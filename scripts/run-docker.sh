@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ENV_FILE=.env.compose
+ENV_FILE=${OPPLY_COMPOSE_ENV_FILE:-.env.compose}
 # Every secret compose.yaml needs; deploy/compose_check.py checks that this list covers it.
 SECRETS=(DJANGO_SECRET_KEY POSTGRES_PASSWORD OPPLY_DB_PASSWORD REPLICATION_PASSWORD REDIS_PASSWORD RABBITMQ_PASSWORD)
 
