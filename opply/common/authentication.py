@@ -54,6 +54,24 @@ class ClaimsUser(TokenUser):
         return bool(self.token.get("is_staff", False))
 
 
+def claims_are_valid(token: Any) -> bool:
+    """The claims our code relies on have the types it expects.
+
+    A token is signed by us, so this only fails if the signing key leaked or
+    a token from another issuer shares it; even then the answer must be a 401,
+    never a 500 from ``UUID("not-a-uuid")`` deep in a view.
+    """
+    subject, jti = token.get(api_settings.USER_ID_CLAIM), token.get(api_settings.JTI_CLAIM)
+    if not isinstance(subject, str) or not isinstance(jti, str) or not 0 < len(jti) <= 255:
+        return False
+    try:
+        UUID(subject)
+    except ValueError:
+        return False
+    auth_time, is_staff = token.get("auth_time", 0), token.get("is_staff", False)
+    return isinstance(auth_time, int | float) and not isinstance(auth_time, bool) and isinstance(is_staff, bool)
+
+
 def revoked_key(public_id: str) -> str:
     return f"auth:revoked-before:{public_id}"
 
@@ -79,9 +97,9 @@ class JWTAuthentication(authentication.JWTAuthentication):
         return self.user_for_token(request, token), token
 
     def user_for_token(self, request: Request, token: Token) -> Any:
-        public_id = str(token.get(api_settings.USER_ID_CLAIM, ""))
-        if not public_id:
+        if not claims_are_valid(token):
             raise AuthenticationFailed("Token contained no recognizable user identification", code="token_not_valid")
+        public_id = str(token[api_settings.USER_ID_CLAIM])
         # One round trip: revocation, read-your-writes pin, and this
         # request's count for the per-user rate limit.
         window = current_window(UserRateThrottle.scope, public_id)

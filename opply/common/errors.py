@@ -17,7 +17,8 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import DisallowedHost, PermissionDenied, RequestDataTooBig
 from django.http import Http404, HttpRequest, JsonResponse
 from django_guid import get_guid
 from rest_framework import exceptions, status
@@ -151,6 +152,19 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    """Django's 400s: its SuspiciousOperation family, each told apart."""
+    if isinstance(exception, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return problem_response(413, "request_too_large", f"The request body is larger than this API accepts ({limit} bytes).", limit=limit)
+    if isinstance(exception, DisallowedHost):
+        # Django logs the reason (logger django.security.DisallowedHost); the
+        # client, often a developer pointing a device or an emulator at a
+        # laptop, gets it too.
+        host = request.META.get("HTTP_HOST", "")[:255]
+        detail = f"This server does not answer to the host {host!r}."
+        if settings.DEBUG or getattr(settings, "ENVIRONMENT", "") != "production":
+            detail += " Add it to DJANGO_ALLOWED_HOSTS (an Android emulator reaches the host machine as 10.0.2.2)."
+        return problem_response(400, "disallowed_host", detail)
     return problem_response(400, "bad_request", "The request could not be understood.")
 
 

@@ -12,7 +12,6 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
-from opply.common.errors import ProblemError
 from opply.common.permissions import IsStaff
 from opply.common.throttling import LoginIPRateThrottle, LoginUsernameRateThrottle
 from opply.identity import selectors, services
@@ -24,7 +23,7 @@ from opply.identity.serializers import (
     TokenPairSerializer,
     TokenRevokeSerializer,
 )
-from opply.identity.tokens import RotatingRefreshSerializer, parse_refresh
+from opply.identity.tokens import RotatingRefreshSerializer, invalid_token, parse_refresh
 
 UUID_PATTERN = r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
 
@@ -70,8 +69,9 @@ class TokenRevokeApi(APIView):
         serializer.is_valid(raise_exception=True)
         refresh = parse_refresh(serializer.validated_data["refresh"])
         if refresh.get(jwt_settings.USER_ID_CLAIM) != str(request.user.public_id):
-            # Someone else's token: say no more than for a garbage token.
-            raise ProblemError("Token is invalid or expired", "token_not_valid", errors={"refresh": ["Token is invalid or expired."]})
+            # Someone else's valid token gets exactly the answer a garbage,
+            # expired or revoked one gets: nothing tells them apart.
+            raise invalid_token()
         services.token_revoke(refresh=refresh)
         return Response(status=status.HTTP_204_NO_CONTENT)
 

@@ -21,7 +21,11 @@ from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from opply.common.serializers import StrictSerializer
+from opply.common.authentication import claims_are_valid
+from opply.common.serializers import StrictCharField, StrictSerializer
+
+# Longer than any token this server issues (a few hundred characters).
+MAX_TOKEN_LENGTH = 2048
 
 
 class IssuedRefreshToken(RefreshToken):
@@ -37,19 +41,33 @@ class IssuedRefreshToken(RefreshToken):
         return token
 
 
-class TokenObtainSerializer(TokenObtainPairSerializer):
+class TokenObtainSerializer(StrictSerializer, TokenObtainPairSerializer):
     token_class = IssuedRefreshToken
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        # simplejwt's fields coerce (a number is a username) and are unbounded.
+        self.fields[self.username_field] = StrictCharField(write_only=True, max_length=150)
+        self.fields["password"] = StrictCharField(write_only=True, max_length=128, trim_whitespace=False, style={"input_type": "password"})
+
+
+def invalid_token() -> InvalidToken:
+    return InvalidToken({"detail": "Token is invalid or expired", "code": "token_not_valid"})
 
 
 def parse_refresh(raw: str) -> RefreshToken:
+    """A valid, unexpired, not blacklisted refresh token, or a 401 that says no more than that."""
     try:
-        return RefreshToken(raw)
-    except TokenError as exc:
-        raise InvalidToken({"detail": str(exc), "code": "token_not_valid"}) from None
+        token = RefreshToken(raw)
+    except TokenError:
+        raise invalid_token() from None
+    if not claims_are_valid(token):
+        raise invalid_token()
+    return token
 
 
 class RotatingRefreshSerializer(StrictSerializer):
-    refresh = serializers.CharField()
+    refresh = StrictCharField(max_length=MAX_TOKEN_LENGTH)
     access = serializers.CharField(read_only=True)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, str]:

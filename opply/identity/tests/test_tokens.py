@@ -90,8 +90,22 @@ def test_nobody_can_revoke_someone_elses_token(api_client, customer, password):
     victim_tokens = login(api_client, customer, password)
     attacker = UserFactory()
 
-    assert_problem(bearer_client(attacker).post(REVOKE, {"refresh": victim_tokens["refresh"]}, format="json"), 400, "token_not_valid")
+    assert_problem(bearer_client(attacker).post(REVOKE, {"refresh": victim_tokens["refresh"]}, format="json"), 401, "token_not_valid")
     assert api_client.post(REFRESH, {"refresh": victim_tokens["refresh"]}, format="json").status_code == 200
+
+
+def test_revoking_someone_elses_valid_token_is_indistinguishable_from_garbage(api_client, customer, password):
+    victim_tokens = login(api_client, customer, password)
+    attacker = bearer_client(UserFactory())
+
+    answers = [attacker.post(REVOKE, {"refresh": raw}, format="json") for raw in (victim_tokens["refresh"], "garbage")]
+
+    def shape(response):
+        body = response.json()
+        body.pop("request_id")
+        return response.status_code, body, response.get("WWW-Authenticate")
+
+    assert shape(answers[0]) == shape(answers[1])
 
 
 def test_revoke_with_garbage_is_401(customer_client):
