@@ -1,24 +1,60 @@
 from __future__ import annotations
 
+import re
+from typing import Any
+from uuid import UUID
+
 import django_filters
+from django import forms
 from django.db.models import Q, QuerySet
 
-from opply.catalog.models import Product
+from opply.catalog.models import MAX_PRICE, Product
+
+ORDERING_FIELDS = ("name", "price", "created_at")
+ORDERING_VALUES = [value for name in ORDERING_FIELDS for value in (name, f"-{name}")]
+_PLAIN_DECIMAL = re.compile(r"[0-9]{1,10}(\.[0-9]{1,2})?")
+
+
+class PlainDecimalField(forms.DecimalField):
+    """``12.50``, not ``1e2``, ``1_0`` or an Arabic-Indic digit."""
+
+    def to_python(self, value: Any) -> Any:
+        if value not in self.empty_values and not _PLAIN_DECIMAL.fullmatch(str(value).strip()):
+            raise forms.ValidationError("A decimal number such as 12.50 is required.", code="invalid")
+        return super().to_python(value)
+
+
+class PlainNumberFilter(django_filters.NumberFilter):
+    field_class = PlainDecimalField
+
+
+def category_lookup(reference: str) -> dict[str, Any]:
+    """How to find a category named by a client: its id (a UUID) or else its slug."""
+    try:
+        return {"public_id": UUID(reference)}
+    except ValueError:
+        return {"slug": reference}
 
 
 class ProductFilter(django_filters.FilterSet):
     """Query parameters of the product list; a bad value is a 400 naming it."""
 
-    category = django_filters.CharFilter(field_name="category__slug", max_length=100)
+    category = django_filters.CharFilter(method="filter_category", max_length=100)
     search = django_filters.CharFilter(method="filter_search", max_length=100)
-    min_price = django_filters.NumberFilter(field_name="price", lookup_expr="gte", min_value=0, max_digits=12, decimal_places=2)
-    max_price = django_filters.NumberFilter(field_name="price", lookup_expr="lte", min_value=0, max_digits=12, decimal_places=2)
+    min_price = PlainNumberFilter(field_name="price", lookup_expr="gte", min_value=0, max_value=MAX_PRICE, max_digits=12, decimal_places=2)
+    max_price = PlainNumberFilter(field_name="price", lookup_expr="lte", min_value=0, max_value=MAX_PRICE, max_digits=12, decimal_places=2)
     in_stock = django_filters.ChoiceFilter(choices=[("true", "true"), ("false", "false")], method="filter_in_stock")
-    ordering = django_filters.OrderingFilter(fields=(("name", "name"), ("price", "price"), ("created_at", "created_at")))
+    ordering = django_filters.OrderingFilter(
+        fields=[(name, name) for name in ORDERING_FIELDS],
+        error_messages={"invalid_choice": f"%(value)s is not an ordering; use one of: {', '.join(ORDERING_VALUES)}."},
+    )
 
     class Meta:
         model = Product
         fields: list[str] = []
+
+    def filter_category(self, queryset: QuerySet[Product], name: str, value: str) -> QuerySet[Product]:
+        return queryset.filter(**{f"category__{field}": ref for field, ref in category_lookup(value).items()})
 
     def filter_search(self, queryset: QuerySet[Product], name: str, value: str) -> QuerySet[Product]:
         term = value.strip()

@@ -20,7 +20,7 @@ from django.http import Http404, QueryDict
 from rest_framework.exceptions import ValidationError
 
 from opply.catalog import availability, cache
-from opply.catalog.filters import ProductFilter
+from opply.catalog.filters import ProductFilter, category_lookup
 from opply.catalog.models import Category, Product
 
 ROW_FIELDS = ("id", "public_id", "name", "sku", "price", "category__public_id", "category__name", "category__slug")
@@ -50,6 +50,10 @@ def category_list() -> QuerySet[Category]:
 
 def category_get(public_id: UUID) -> Category | None:
     return Category.objects.filter(public_id=public_id).first()
+
+
+def category_by_reference(reference: str) -> Category | None:
+    return Category.objects.filter(**category_lookup(reference)).first()
 
 
 def product_get(public_id: UUID, *, include_inactive: bool = False) -> Product | None:

@@ -5,10 +5,18 @@ from typing import Any
 from rest_framework import serializers
 
 from opply.catalog import selectors
-from opply.catalog.models import Category
-from opply.common.serializers import StrictModelSerializer, StrictSerializer
+from opply.catalog.models import MAX_ON_HAND, MAX_PRICE, Category
+from opply.common.serializers import (
+    StrictBooleanField,
+    StrictCharField,
+    StrictDecimalField,
+    StrictIntegerField,
+    StrictModelSerializer,
+    StrictRegexField,
+    StrictSerializer,
+    StrictStringMixin,
+)
 
-MAX_QUANTITY = 1_000_000_000
 MAX_PRICE_DIGITS = 12
 
 
@@ -21,14 +29,19 @@ class CategorySerializer(StrictModelSerializer):
         extra_kwargs = {"slug": {"validators": []}}
 
 
-class CategoryRefField(serializers.UUIDField):
-    """A category given by its public id; unknown ids are a 400 on the field."""
+class CategoryRefField(StrictStringMixin, serializers.CharField):
+    """A category given by its public id (or its slug); an unknown one is a 400 on the field."""
 
-    def to_internal_value(self, data: Any) -> Category:
-        public_id = super().to_internal_value(data)
-        category = selectors.category_get(public_id)
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", 100)
+        kwargs.setdefault("help_text", "The category's id (a UUID) or its slug.")
+        super().__init__(**kwargs)
+
+    def run_validation(self, data: Any = serializers.empty) -> Category:
+        reference = super().run_validation(data)  # a string of at most max_length
+        category = selectors.category_by_reference(reference)
         if category is None:
-            raise serializers.ValidationError("No category with this id.")
+            raise serializers.ValidationError("No category with this id or slug.")
         return category
 
     def to_representation(self, value: Category) -> str:
@@ -53,31 +66,33 @@ class ProductDetailSerializer(ProductSerializer):
 
 
 class ProductWriteSerializer(StrictSerializer):
-    name = serializers.CharField(max_length=200)
-    sku = serializers.RegexField(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=64)
-    price = serializers.DecimalField(max_digits=MAX_PRICE_DIGITS, decimal_places=2, min_value=0)
+    name = StrictCharField(max_length=200)
+    sku = StrictRegexField(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=64)
+    price = StrictDecimalField(max_digits=MAX_PRICE_DIGITS, decimal_places=2, min_value=0, max_value=MAX_PRICE)
     category = CategoryRefField()
 
 
 class ProductCreateSerializer(ProductWriteSerializer):
-    quantity_in_stock = serializers.IntegerField(min_value=0, max_value=MAX_QUANTITY, help_text="Initial units on hand.")
+    quantity_in_stock = StrictIntegerField(min_value=0, max_value=MAX_ON_HAND, help_text="Initial units on hand.")
 
 
 class ProductUpdateSerializer(ProductWriteSerializer):
-    is_active = serializers.BooleanField(required=False)
-    quantity_in_stock = serializers.IntegerField(required=False, write_only=True, help_text="Not accepted: use stock/.")
+    is_active = StrictBooleanField(required=False)
 
-    def validate_quantity_in_stock(self, value: int) -> int:
-        raise serializers.ValidationError("Stock changes only through POST .../stock/ (delta or quantity), never by editing the product.")
+    def unknown_field_message(self, name: str) -> str:
+        if name == "quantity_in_stock":
+            return "Stock changes only through POST .../stock/ (delta or quantity), never by editing the product."
+        return super().unknown_field_message(name)
 
 
 class StockAdjustSerializer(StrictSerializer):
-    delta = serializers.IntegerField(
-        required=False, min_value=-MAX_QUANTITY, max_value=MAX_QUANTITY, help_text="Restock (> 0) or write-off (< 0)."
+    delta = StrictIntegerField(
+        required=False,
+        min_value=-MAX_ON_HAND,
+        max_value=MAX_ON_HAND,
+        help_text=f"Restock (> 0) or write-off (< 0). On hand stays between 0 and {MAX_ON_HAND}.",
     )
-    quantity = serializers.IntegerField(
-        required=False, min_value=0, max_value=MAX_QUANTITY, help_text="A stock count: the new on-hand quantity."
-    )
+    quantity = StrictIntegerField(required=False, min_value=0, max_value=MAX_ON_HAND, help_text="A stock count: the new on-hand quantity.")
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if ("delta" in attrs) == ("quantity" in attrs):

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 from rest_framework import pagination
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
@@ -30,11 +32,12 @@ class PageNumberPagination(pagination.PageNumberPagination):
         return parse_positive_int(raw, self.page_query_param)
 
 
+# Plain ASCII digits, at most nine of them: int() would also take "1_0",
+# " 2", "+2" and non-ASCII digits, and a page number needs no more than nine digits.
+_DIGITS = re.compile(r"[0-9]{1,9}")
+
+
 def parse_positive_int(raw: str, name: str) -> int:
-    try:
-        value = int(raw)
-    except (TypeError, ValueError):
-        raise ValidationError({name: ["A positive whole number is required."]}) from None
-    if value < 1:
-        raise ValidationError({name: ["A positive whole number is required."]})
-    return value
+    if not isinstance(raw, str) or not _DIGITS.fullmatch(raw) or int(raw) < 1:
+        raise ValidationError({name: ["A positive whole number (1 to 999999999, plain digits) is required."]})
+    return int(raw)

@@ -1,24 +1,147 @@
+"""Input serializers and fields that take JSON at its word.
+
+DRF's fields coerce: ``IntegerField`` takes ``"1_0"`` (10), an Arabic-Indic one (1) and
+``"1.0"``; ``CharField`` takes ``0`` as ``"0"``; ``UUIDField`` takes the
+integer ``5``; ``BooleanField`` takes ``"yes"``; ``DecimalField`` takes
+``"1e2"`` and ``"1_000"``. A client that sends any of these has a bug, and
+guessing what it meant hides it. The fields here accept exactly the JSON type
+the OpenAPI schema names:
+
+* integers: JSON integers only (not ``true``, not ``1.5``, not ``"10"``);
+* strings (names, slugs, emails, passwords...): JSON strings only;
+* UUIDs: a string, 32 hex digits with or without the four dashes;
+* booleans: ``true`` / ``false`` only;
+* decimals (money): a string or number of plain ASCII digits with an
+  optional fraction, no exponent, no underscores.
+
+Every input serializer derives from :class:`StrictSerializer` (unknown
+fields are a 400 too) and uses these fields; ``StrictModelSerializer`` maps
+model fields onto them. ``opply/common/tests/test_strict_fields.py`` checks
+that every input serializer of the project does.
+"""
+
 from __future__ import annotations
 
+import re
+import uuid
 from typing import Any
 
+from django.db import models
 from rest_framework import serializers
+
+_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
+
+
+class StrictStringMixin:
+    """Only a JSON string is a string."""
+
+    default_error_messages = {"not_a_string": "A string is required."}
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str):
+            self.fail("not_a_string")  # type: ignore[attr-defined]
+        return super().to_internal_value(data)  # type: ignore[misc]
+
+
+class StrictCharField(StrictStringMixin, serializers.CharField):
+    pass
+
+
+class StrictEmailField(StrictStringMixin, serializers.EmailField):
+    pass
+
+
+class StrictSlugField(StrictStringMixin, serializers.SlugField):
+    pass
+
+
+class StrictRegexField(StrictStringMixin, serializers.RegexField):
+    pass
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer; ``true``, ``1.5``, ``"10"`` are refused."""
+
+    default_error_messages = {"invalid": "A whole number (a JSON integer) is required."}
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return data
+
+
+class StrictDecimalField(serializers.DecimalField):
+    """Plain decimal notation only: ``"12.50"`` or ``12.5``; never ``"1e2"``, ``"1_0"`` or non-ASCII digits."""
+
+    default_error_messages = {"invalid": 'A decimal number such as "12.50" is required.'}
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, bool) or not isinstance(data, str | int | float):
+            self.fail("invalid")
+        text = data.strip() if isinstance(data, str) else repr(data)
+        if len(text) > self.MAX_STRING_LENGTH or not _DECIMAL.fullmatch(text):
+            self.fail("invalid")
+        return super().to_internal_value(text)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    default_error_messages = {"invalid": "true or false is required."}
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
+class StrictUUIDField(serializers.UUIDField):
+    """A UUID as a string (32 hex digits, dashes optional); never a number."""
+
+    def to_internal_value(self, data: Any) -> uuid.UUID:
+        if not isinstance(data, str) or not _UUID.fullmatch(data):
+            self.fail("invalid", value=data)
+        return uuid.UUID(data)
 
 
 class StrictSerializer(serializers.Serializer):
-    """Rejects fields it does not know instead of silently ignoring them.
-
-    A typo in a client (``"quantiy": 3``) is then a 400 naming the field, not
-    a request that quietly did something else.
-    """
+    # Rejects fields it does not know instead of silently ignoring them: a
+    # typo in a client ("quantiy": 3) is then a 400 naming the field, not a
+    # request that quietly did something else. (A comment, not a docstring:
+    # drf-spectacular would copy a docstring into every schema derived from it.)
 
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, dict):
             unknown = set(data) - set(self.fields)
             if unknown:
-                raise serializers.ValidationError({name: ["Unknown field."] for name in sorted(unknown)})
+                raise serializers.ValidationError({name: [self.unknown_field_message(name)] for name in sorted(unknown)})
         return super().to_internal_value(data)
+
+    def unknown_field_message(self, name: str) -> str:
+        return "Unknown field."
 
 
 class StrictModelSerializer(StrictSerializer, serializers.ModelSerializer):
-    pass
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.CharField: StrictCharField,
+        models.TextField: StrictCharField,
+        models.EmailField: StrictEmailField,
+        models.SlugField: StrictSlugField,
+        models.IntegerField: StrictIntegerField,
+        models.BigIntegerField: StrictIntegerField,
+        models.PositiveIntegerField: StrictIntegerField,
+        models.PositiveSmallIntegerField: StrictIntegerField,
+        models.SmallIntegerField: StrictIntegerField,
+        models.DecimalField: StrictDecimalField,
+        models.BooleanField: StrictBooleanField,
+        models.UUIDField: StrictUUIDField,
+    }
+
+
+STRICT_INPUT_FIELDS = (
+    StrictStringMixin,
+    StrictIntegerField,
+    StrictDecimalField,
+    StrictBooleanField,
+    StrictUUIDField,
+)

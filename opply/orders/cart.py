@@ -144,7 +144,9 @@ def cart_add(*, customer_id: UUID, product_id: UUID, quantity: int) -> Cart:
 
 
 def cart_set(*, customer_id: UUID, product_id: UUID, quantity: int) -> Cart:
-    """Set a line's quantity: reserve or release the difference."""
+    """Set a line's quantity: reserve or release the difference; 0 removes the line."""
+    if quantity == 0:
+        return cart_remove(customer_id=customer_id, product_id=product_id)
     product = _product_for_sale(product_id)
     if product.id not in _live_lines(customer_id):
         raise NotInCart()

@@ -4,19 +4,20 @@ from typing import Any
 
 from rest_framework import serializers
 
-from opply.common.serializers import StrictSerializer
-
-MAX_UNITS_PER_LINE = 10_000
-MAX_LINES_PER_ORDER = 100
+from opply.common.serializers import StrictIntegerField, StrictSerializer, StrictUUIDField
+from opply.orders.models import MAX_LINES_PER_ORDER, MAX_UNITS_PER_LINE
 
 
 class OrderItemInputSerializer(StrictSerializer):
-    product_id = serializers.UUIDField()
-    quantity = serializers.IntegerField(min_value=1, max_value=MAX_UNITS_PER_LINE)
+    product_id = StrictUUIDField()
+    quantity = StrictIntegerField(min_value=1, max_value=MAX_UNITS_PER_LINE)
 
 
 class OrderInputSerializer(StrictSerializer):
-    items = OrderItemInputSerializer(many=True, allow_empty=False, max_length=MAX_LINES_PER_ORDER)
+    # A ListField rather than many=True: its errors are flat like every other
+    # field's ("items": ["This list may not be empty."]), and the schema gets
+    # minItems/maxItems.
+    items = serializers.ListField(child=OrderItemInputSerializer(), allow_empty=False, min_length=1, max_length=MAX_LINES_PER_ORDER)
 
     def validate_items(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         seen: set = set()
@@ -48,13 +49,13 @@ class OrderSerializer(serializers.Serializer):
 
 
 class CartItemInputSerializer(StrictSerializer):
-    product_id = serializers.UUIDField()
-    quantity = serializers.IntegerField(min_value=1, max_value=MAX_UNITS_PER_LINE)
+    product_id = StrictUUIDField()
+    quantity = StrictIntegerField(min_value=1, max_value=MAX_UNITS_PER_LINE)
 
 
 class CartQuantitySerializer(StrictSerializer):
-    quantity = serializers.IntegerField(
-        min_value=1, max_value=MAX_UNITS_PER_LINE, help_text="The line's new quantity; DELETE the line to remove it."
+    quantity = StrictIntegerField(
+        min_value=0, max_value=MAX_UNITS_PER_LINE, help_text="The line's new quantity; 0 removes the line (as DELETE does)."
     )
 
 

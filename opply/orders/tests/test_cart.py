@@ -373,7 +373,20 @@ def test_bad_input_is_400_and_changes_nothing(customer_client, name):
     assert live_holds() == []
 
 
-@pytest.mark.parametrize("quantity", [0, -2, "x", None])
+def test_putting_quantity_zero_removes_the_line(customer_client):
+    product, other = make_product(quantity=5), make_product(quantity=5)
+    add(customer_client, product, 2)
+    add(customer_client, other, 1)
+
+    response = customer_client.put(item_url(product), {"quantity": 0}, format="json")
+
+    assert response.status_code == 200, response.content
+    assert [item["product_id"] for item in response.json()["items"]] == [str(other.public_id)]
+    assert available(product) == 5
+    assert_problem(customer_client.put(item_url(product), {"quantity": 0}, format="json"), 404, "not_in_cart")
+
+
+@pytest.mark.parametrize("quantity", [-2, "x", None, "2", 2.0, True, "1_0", "\u0661"])
 def test_bad_quantity_on_put_is_400(customer_client, quantity):
     product = make_product(quantity=5)
     add(customer_client, product, 2)
