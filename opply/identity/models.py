@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import logging
+import unicodedata
 import uuid
 
 from django.contrib.auth.models import AbstractUser, UserManager
+from django.contrib.auth.validators import ASCIIUsernameValidator
 from django.db import models, transaction
 from django.db.models.functions import Lower
 from redis.exceptions import RedisError
@@ -22,6 +24,19 @@ def revoke_tokens_after_change(public_id: uuid.UUID) -> None:
         logger.error("Redis unreachable: access tokens of %s stay valid until they expire", public_id)
 
 
+def normalize_username(username: str) -> str:
+    """NFKC, as Django's forms do: the full-width form of ``opply`` becomes ``opply``
+    (and is then taken, case-insensitively, if ``opply`` exists)."""
+    return unicodedata.normalize("NFKC", username)
+
+
+class OpplyUserManager(UserManager):
+    def get_by_natural_key(self, username: str) -> User:
+        # Logins (API and admin) match usernames as uniqueness does: NFKC,
+        # case-insensitively, through the lower(username) unique index.
+        return self.alias(username_lower=Lower("username")).get(username_lower=normalize_username(username).lower())
+
+
 class User(AbstractUser):
     """A person who logs in: a customer, or staff (``is_staff``).
 
@@ -29,11 +44,26 @@ class User(AbstractUser):
     never leaves this schema or the server.
     """
 
+    # Usernames are what staff and customers recognise each other by, so
+    # only unambiguous ones: ASCII letters, digits and @ . + - _ (Django's
+    # ASCII username validator), after NFKC normalisation. That one allow-list
+    # refuses invisible characters (zero-width, bidi overrides), spaces and
+    # tabs, markup, and every look-alike from another script, on every path
+    # that sets a username (register, staff API, admin, createsuperuser).
+    username_validator = ASCIIUsernameValidator()
+    username = models.CharField(
+        "username",
+        max_length=150,
+        unique=True,
+        help_text="Required. 150 characters or fewer: ASCII letters, digits and @ . + - _ only.",
+        validators=[username_validator],
+        error_messages={"unique": "A user with that username already exists."},
+    )
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     email = models.EmailField("email address")
     company_name = models.CharField(max_length=255, blank=True)
 
-    objects = UserManager()
+    objects = OpplyUserManager()
 
     REQUIRED_FIELDS = ["email"]
 

@@ -4,24 +4,42 @@ from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-from opply.common.serializers import StrictModelSerializer, StrictSerializer
+from opply.common.serializers import StrictCharField, StrictEmailField, StrictModelSerializer, StrictSerializer
 from opply.identity import selectors
-from opply.identity.models import User
+from opply.identity.models import User, normalize_username
 
 CUSTOMER_FIELDS = ("id", "username", "email", "first_name", "last_name", "company_name", "is_active", "date_joined")
+# Longer than any token this server issues (a few hundred characters).
+MAX_TOKEN_LENGTH = 2048
+
+
+class UsernameField(StrictCharField):
+    """A username, NFKC-normalised before the model's validators judge it."""
+
+    def __init__(self, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        kwargs.setdefault("max_length", User._meta.get_field("username").max_length)
+        kwargs.setdefault("validators", list(User._meta.get_field("username").validators))
+        kwargs.setdefault("help_text", User._meta.get_field("username").help_text)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):  # type: ignore[no-untyped-def]
+        return normalize_username(super().to_internal_value(data))
 
 
 class CustomerSerializer(StrictModelSerializer):
-    """A customer as staff see it; also the output of registration."""
+    """A customer as staff see it."""
 
     id = serializers.UUIDField(source="public_id", read_only=True)
-    email = serializers.EmailField(max_length=254)
+    # Declared rather than generated: the model's unique validator would be
+    # case-sensitive (validate_username checks case-insensitively instead),
+    # and the model's character validator must stay.
+    username = UsernameField()
+    email = StrictEmailField(max_length=254)
 
     class Meta:
         model = User
         fields = CUSTOMER_FIELDS
         read_only_fields = ("id", "date_joined")
-        extra_kwargs = {"username": {"validators": []}}
 
     def validate_username(self, value: str) -> str:
         if selectors.username_taken(value, exclude=self.instance):
@@ -37,7 +55,7 @@ class CustomerSerializer(StrictModelSerializer):
 class CustomerCreateSerializer(CustomerSerializer):
     """Registration and staff creation: the same fields plus a password."""
 
-    password = serializers.CharField(write_only=True, max_length=128, style={"input_type": "password"})
+    password = StrictCharField(write_only=True, max_length=128, trim_whitespace=False, style={"input_type": "password"})
 
     class Meta(CustomerSerializer.Meta):
         fields = (*CUSTOMER_FIELDS, "password")
@@ -57,14 +75,16 @@ class CustomerCreateSerializer(CustomerSerializer):
 
 
 class ProfileSerializer(CustomerSerializer):
-    """``me``: a customer edits their own profile, never their status."""
+    """``me``: a customer edits their own profile, never their username or status."""
+
+    username = serializers.CharField(read_only=True)
 
     class Meta(CustomerSerializer.Meta):
         read_only_fields = ("id", "username", "is_active", "date_joined")
 
 
 class TokenRevokeSerializer(StrictSerializer):
-    refresh = serializers.CharField()
+    refresh = StrictCharField(max_length=MAX_TOKEN_LENGTH)
 
 
 class TokenPairSerializer(serializers.Serializer):
