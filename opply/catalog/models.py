@@ -9,12 +9,21 @@ product equals ``on_hand`` at all times (``manage.py stock_audit``).
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 
 from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
 from django.db.models.functions import Upper
 
 from opply.common.db.constraints import check_constraint
+
+# Limits of the catalog, enforced by the serializers (a 400 naming the field)
+# and by CHECK constraints here (the last word). Chosen so that no arithmetic
+# on them can overflow a column: on-hand units stay far inside PostgreSQL's
+# 32-bit integer (2,147,483,647), and the largest order line (MAX_PRICE x the
+# orders module's MAX_UNITS_PER_LINE) fits numeric(14,2) with room to spare.
+MAX_ON_HAND = 1_000_000_000
+MAX_PRICE = Decimal("1000000.00")
 
 
 class Category(models.Model):
@@ -48,6 +57,7 @@ class Product(models.Model):
         db_table = 'catalog"."product'
         constraints = [
             check_constraint(models.Q(price__gte=0), name="product_price_not_negative"),
+            check_constraint(models.Q(price__lte=MAX_PRICE), name="product_price_at_most_max"),
         ]
         indexes = [
             # Case-insensitive substring search (`icontains` compiles to
@@ -86,6 +96,7 @@ class Stock(models.Model):
         db_table = 'catalog"."stock'
         constraints = [
             check_constraint(models.Q(on_hand__gte=0), name="stock_on_hand_not_negative"),
+            check_constraint(models.Q(on_hand__lte=MAX_ON_HAND), name="stock_on_hand_at_most_max"),
         ]
 
     def __str__(self) -> str:
@@ -113,6 +124,9 @@ class StockMovement(models.Model):
     class Meta:
         db_table = 'catalog"."stock_movement'
         indexes = [models.Index(fields=["product", "created_at"], name="stock_movement_product")]
+        constraints = [
+            check_constraint(models.Q(delta__gte=-MAX_ON_HAND, delta__lte=MAX_ON_HAND), name="stock_movement_delta_bounded"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.product_id} {self.delta:+d} ({self.reason})"

@@ -17,8 +17,8 @@ from redis.exceptions import RedisError
 from opply.catalog import inventory
 from opply.catalog.cache import bump_catalog_version
 from opply.catalog.listing import refresh_after_change, refresh_in_stock
-from opply.catalog.models import Category, Product, Stock, StockMovement
-from opply.catalog.stock import Movement, OnHand, StockShortage, apply_stock_movements
+from opply.catalog.models import MAX_ON_HAND, Category, Product, Stock, StockMovement
+from opply.catalog.stock import Movement, OnHand, StockAboveLimit, StockShortage, apply_stock_movements
 from opply.common.errors import ProblemError
 
 logger = logging.getLogger(__name__)
@@ -110,14 +110,15 @@ def product_deactivate(*, product: Product) -> None:
 def stock_adjust(*, product: Product, delta: int | None = None, quantity: int | None = None, actor: str = "") -> int:
     """Restock or write off (``delta``) or record a stock count (``quantity``).
 
-    Returns the new on-hand quantity. On-hand never goes below zero: such a
-    request is refused with 409 and nothing changes.
+    Returns the new on-hand quantity. On-hand never goes below zero (409,
+    nothing changes) nor above ``MAX_ON_HAND`` (400 naming the field).
     """
     if (delta is None) == (quantity is None):
         raise ValueError("give exactly one of delta and quantity")
     with transaction.atomic():
         stock = Stock.objects.select_for_update().get(product=product)
         current = stock.on_hand
+        field = "quantity" if quantity is not None else "delta"
         if quantity is not None:
             delta, reason = quantity - current, StockMovement.Reason.COUNT
         else:
@@ -126,6 +127,9 @@ def stock_adjust(*, product: Product, delta: int | None = None, quantity: int | 
             movements = apply_stock_movements([Movement(product.id, delta)], reason=reason, reference=actor)
         except StockShortage:
             raise CatalogConflict(f"Only {current} on hand: cannot remove {-delta}.", "stock_below_zero", on_hand=current) from None
+        except StockAboveLimit:
+            message = f"On hand would be {current + delta}; at most {MAX_ON_HAND} units of one product can be on hand."
+            raise ProblemError(message, "stock_above_limit", errors={field: [message]}, on_hand=current, limit=MAX_ON_HAND) from None
         new = movements.get(product.id, OnHand(stock.on_hand, stock.version))  # a count that changed nothing
         transaction.on_commit(lambda: publish_on_hand({product.id: new}))
     return new.on_hand

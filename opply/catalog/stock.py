@@ -13,12 +13,15 @@ from dataclasses import dataclass
 
 from django.db import connection
 
-from opply.catalog.models import Stock
+from opply.catalog.models import MAX_ON_HAND, Stock
 
+# The bounds repeat the table's CHECK constraints so that a movement outside
+# them updates no row (a clean StockShortage / StockAboveLimit) instead of
+# failing the statement and with it the caller's transaction.
 _UPDATE_SQL = """
     UPDATE "catalog"."stock"
        SET on_hand = on_hand + %s, version = version + 1, updated_at = now()
-     WHERE product_id = %s AND on_hand + %s >= 0
+     WHERE product_id = %s AND on_hand + %s BETWEEN 0 AND %s
  RETURNING on_hand, version
 """
 
@@ -45,6 +48,14 @@ class StockShortage(Exception):
         self.product_id = product_id
 
 
+class StockAboveLimit(Exception):
+    """A movement would take ``on_hand`` above ``MAX_ON_HAND``; nothing may be committed."""
+
+    def __init__(self, product_id: int) -> None:
+        super().__init__(f"on hand of product {product_id} would exceed {MAX_ON_HAND}")
+        self.product_id = product_id
+
+
 def write_ledger(movements: Sequence[Movement], *, reason: str, reference: str) -> None:
     """One ledger row per movement, in one statement (every order writes here)."""
     rows = [m for m in movements if m.delta]
@@ -64,7 +75,8 @@ def apply_stock_movements(movements: Sequence[Movement], *, reason: str, referen
     """Apply the movements and write the ledger; return the new on-hand per product.
 
     Must run inside the caller's transaction on the primary (the order, the
-    adjustment...): on :class:`StockShortage` the caller rolls everything back.
+    adjustment...): on :class:`StockShortage` or :class:`StockAboveLimit` the
+    caller rolls everything back.
     The ledger rows are written first and the stock rows updated last, in
     product-id order: concurrent callers lock rows in one order (no deadlock)
     and hold each hot stock row for as short a time as possible, until commit.
@@ -76,10 +88,10 @@ def apply_stock_movements(movements: Sequence[Movement], *, reason: str, referen
     on_hand: dict[int, OnHand] = {}
     with connection.cursor() as cursor:
         for movement in ordered:
-            cursor.execute(_UPDATE_SQL, [movement.delta, movement.product_id, movement.delta])
+            cursor.execute(_UPDATE_SQL, [movement.delta, movement.product_id, movement.delta, MAX_ON_HAND])
             row = cursor.fetchone()
             if row is None:
-                raise StockShortage(movement.product_id)
+                raise StockAboveLimit(movement.product_id) if movement.delta > 0 else StockShortage(movement.product_id)
             on_hand[movement.product_id] = OnHand(*row)
     return on_hand
 

@@ -8,10 +8,20 @@ unit price at order time so later catalog edits never change a past order.
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 
 from django.db import models
 
 from opply.common.db.constraints import check_constraint
+
+# Limits of an order, enforced by the serializers and services (400 naming
+# the field) and by CHECK constraints here. A line's total (at most the
+# catalog's MAX_PRICE x MAX_UNITS_PER_LINE) always fits its numeric(14,2);
+# the order's total is a sum of up to MAX_LINES_PER_ORDER of them and is
+# refused above what its numeric(14,2) column holds.
+MAX_UNITS_PER_LINE = 10_000
+MAX_LINES_PER_ORDER = 100
+MAX_ORDER_TOTAL = Decimal("999999999999.99")
 
 
 class Order(models.Model):
@@ -31,7 +41,10 @@ class Order(models.Model):
     class Meta:
         db_table = 'orders"."order'
         indexes = [models.Index(fields=["customer_id", "-created_at", "-id"], name="order_customer_history")]
-        constraints = [check_constraint(models.Q(total__gte=0), name="order_total_not_negative")]
+        constraints = [
+            check_constraint(models.Q(total__gte=0), name="order_total_not_negative"),
+            check_constraint(models.Q(total__lte=MAX_ORDER_TOTAL), name="order_total_at_most_max"),
+        ]
 
     def __str__(self) -> str:
         return f"order {self.public_id} ({self.status})"
@@ -50,6 +63,7 @@ class OrderLine(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["order", "product_id"], name="order_line_one_per_product"),
             check_constraint(models.Q(quantity__gte=1), name="order_line_quantity_positive"),
+            check_constraint(models.Q(quantity__lte=MAX_UNITS_PER_LINE), name="order_line_quantity_at_most_max"),
         ]
 
     def __str__(self) -> str:

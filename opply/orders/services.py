@@ -33,10 +33,10 @@ from redis.exceptions import RedisError
 from opply.catalog import inventory
 from opply.catalog import selectors as catalog_selectors
 from opply.catalog.services import publish_availability_changes, publish_on_hand
-from opply.catalog.stock import Movement, StockShortage, apply_stock_movements, on_hand_of
+from opply.catalog.stock import Movement, StockAboveLimit, StockShortage, apply_stock_movements, on_hand_of
 from opply.common.errors import ProblemError
 from opply.orders.idempotency import Claim
-from opply.orders.models import Order, OrderLine
+from opply.orders.models import MAX_ORDER_TOTAL, Order, OrderLine
 from opply.orders.selectors import order_representation
 
 logger = logging.getLogger(__name__)
@@ -146,6 +146,10 @@ def order_place(
     every short line; nothing is ever written in part.
     """
     products = _products(lines)
+    total = sum((products[line.product_id].price * line.quantity for line in lines), Decimal("0.00"))
+    if total > MAX_ORDER_TOTAL:
+        message = f"The order would total {total:.2f}; one order can total at most {MAX_ORDER_TOTAL}. Split it."
+        raise ProblemError(message, "order_total_too_large", errors={"items": [message]})
     order_id = uuid.uuid4()
     releases_on_failure = False
     if holder is None:
@@ -169,7 +173,7 @@ def order_place(
                 public_id=order_id,
                 customer_id=customer_id,
                 status=Order.Status.CONFIRMED,
-                total=sum((line.line_total for line in order_lines), Decimal("0.00")),
+                total=total,
             )
             _insert_order(order, order_lines)
             if idempotency is not None:
@@ -258,11 +262,18 @@ def order_cancel(*, customer_id: UUID, order_id: UUID) -> Order:
         products = catalog_selectors.products_for_order(line.product_id for line in lines)
         order.status = Order.Status.CANCELLED
         order.save(update_fields=["status", "updated_at"])
-        committed = apply_stock_movements(
-            [Movement(products[line.product_id].id, line.quantity) for line in lines if line.product_id in products],
-            reason="cancel",
-            reference=str(order.public_id),
-        )
+        try:
+            committed = apply_stock_movements(
+                [Movement(products[line.product_id].id, line.quantity) for line in lines if line.product_id in products],
+                reason="cancel",
+                reference=str(order.public_id),
+            )
+        except StockAboveLimit:
+            # The returned units would take a product past MAX_ON_HAND: say so
+            # rather than fail the statement (the transaction rolls back).
+            raise OrderNotCancellable(
+                "The returned stock would exceed the most one product can have on hand; contact staff.", order_status=Order.Status.CONFIRMED
+            ) from None
         transaction.on_commit(lambda: publish_on_hand(committed))
     order.prefetched_lines = lines  # type: ignore[attr-defined]
     return order
