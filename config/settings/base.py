@@ -45,12 +45,14 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "opply.common.middleware.RequestIdFilterMiddleware",
     "django_guid.middleware.guid_middleware",
+    "opply.common.middleware.NoStoreMiddleware",
     "opply.common.db.routing.ReplicaPinningMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
+    "opply.common.middleware.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",

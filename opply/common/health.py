@@ -13,6 +13,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.db import connections
 from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from kombu import Connection
 
 from opply.common.db.routing import PRIMARY, REPLICA
@@ -44,17 +45,27 @@ CHECKS: dict[str, Callable[[], None]] = {
 }
 
 
+def _method_not_allowed(request: HttpRequest) -> JsonResponse:
+    response = problem_response(405, "method_not_allowed", f'Method "{request.method}" not allowed.')
+    response["Allow"] = "GET, HEAD"
+    return response
+
+
+# csrf_exempt: they take no cookies and change nothing, and a POST must get
+# their 405, not a CSRF 403 (CsrfViewMiddleware runs before the view).
+@csrf_exempt
 def live(request: HttpRequest) -> JsonResponse:
     if request.method not in ("GET", "HEAD"):
-        return problem_response(405, "method_not_allowed", f'Method "{request.method}" not allowed.')
+        return _method_not_allowed(request)
     response = JsonResponse({}, status=200)
     response.content = _LIVE_BODY
     return response
 
 
+@csrf_exempt
 def ready(request: HttpRequest) -> JsonResponse:
     if request.method not in ("GET", "HEAD"):
-        return problem_response(405, "method_not_allowed", f'Method "{request.method}" not allowed.')
+        return _method_not_allowed(request)
     results: dict[str, str] = {}
     for name, check in CHECKS.items():
         try:
