@@ -12,8 +12,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+import unicodedata
 from dataclasses import dataclass
 
+from django.http import HttpRequest
 from redis.client import Pipeline
 from redis.exceptions import RedisError
 from rest_framework.request import Request
@@ -128,12 +130,30 @@ class LoginUsernameRateThrottle(FixedWindowRateThrottle):
 
     scope = "login_user"
 
-    def get_ident_key(self, request: Request) -> str | None:
-        data = request.data
-        username = data.get("username") if isinstance(data, dict) else None
+    def get_ident_key(self, request: Request | HttpRequest) -> str | None:
+        # The API's JSON body, or the admin's login form.
+        data = request.data if isinstance(request, Request) else request.POST
+        username = data.get("username") if hasattr(data, "get") else None
         if not isinstance(username, str) or not username.strip():
             return None
-        return _digest(username.strip().lower())
+        # Counted under the form the login matches (NFKC, any case), so that
+        # "OPPLY" or its full-width twin do not get a budget of their own.
+        return _digest(unicodedata.normalize("NFKC", username).strip().lower())
+
+
+LOGIN_THROTTLES = (LoginIPRateThrottle, LoginUsernameRateThrottle)
+
+
+def login_attempt_wait(request: HttpRequest) -> float | None:
+    """Count a password attempt made outside DRF (the admin's login form)
+    against the very budgets of the API's token endpoint; the seconds to wait
+    if it is over one of them, else None."""
+    waits = []
+    for throttle_class in LOGIN_THROTTLES:
+        throttle = throttle_class()
+        if not throttle.allow_request(request, None):  # type: ignore[arg-type]
+            waits.append(throttle.wait() or 1.0)
+    return max(waits) if waits else None
 
 
 def user_ident(user) -> str:  # type: ignore[no-untyped-def]

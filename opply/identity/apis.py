@@ -13,7 +13,7 @@ from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from opply.common.permissions import IsStaff
-from opply.common.throttling import LoginIPRateThrottle, LoginUsernameRateThrottle
+from opply.common.throttling import LOGIN_THROTTLES
 from opply.identity import selectors, services
 from opply.identity.models import User
 from opply.identity.serializers import (
@@ -45,7 +45,7 @@ class RegisterApi(generics.GenericAPIView):
 class TokenObtainApi(TokenObtainPairView):
     """Username + password -> access and refresh tokens. Throttled per username and per IP."""
 
-    throttle_classes = [LoginIPRateThrottle, LoginUsernameRateThrottle]
+    throttle_classes = list(LOGIN_THROTTLES)
 
 
 class TokenRefreshApi(TokenRefreshView):
