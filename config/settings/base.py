@@ -174,6 +174,9 @@ CELERY_BEAT_SCHEDULE = {
 # --- Business settings ------------------------------------------------------------
 
 CART_TTL_SECONDS = env.int("CART_TTL_SECONDS", default=900)
+# However often a cart changes, its reservations lapse this long after its
+# first one (anti-hoarding: no hold lasts for ever). Check out, or add again.
+CART_MAX_LIFETIME_SECONDS = env.int("CART_MAX_LIFETIME_SECONDS", default=3600)
 # Anti-hoarding (OWASP API6): how much one customer's cart may hold.
 CART_MAX_UNITS_PER_PRODUCT = env.int("CART_MAX_UNITS_PER_PRODUCT", default=100)
 CART_MAX_LINES = env.int("CART_MAX_LINES", default=50)

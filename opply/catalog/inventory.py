@@ -13,7 +13,12 @@ fast shared view that carts and orders reserve against:
                  (``order:<uuid>``).
 ``holds:expiry`` sorted set holder -> expiry time (epoch seconds). The sweeper
                  releases what has expired; a holder's TTL is renewed on every
-                 change.
+                 change that changes a quantity, never beyond its maximum
+                 lifetime.
+``holds:started`` sorted set holder -> when its current hold began (its first
+                 reservation). A hold with a maximum lifetime (a cart's
+                 CART_MAX_LIFETIME_SECONDS) never expires later than that
+                 plus the lifetime, however often it is renewed.
 
 Every change is one Lua script, so it is atomic: a reservation of several
 lines takes all of them or none and reports what is available per line.
@@ -35,6 +40,7 @@ from opply.catalog.stock import OnHand, on_hand_of
 from opply.common.redis import get_redis
 
 EXPIRY_KEY = "holds:expiry"
+STARTED_KEY = "holds:started"  # also named in _LUA_HELPERS
 
 
 def product_key(product_id: int) -> str:
@@ -51,7 +57,21 @@ def hold_key(holder: str) -> str:
 # (releasing a whole hold); see the module docstring on cluster mode.
 
 _LUA_HELPERS = """
+local STARTED = 'holds:started'
 local function pkey(pid) return 'inv:{p' .. pid .. '}' end
+
+-- The expiry of a hold renewed now: ttl from now, but never past the end of
+-- its maximum lifetime (0: none) counted from when the hold began.
+local function renewed_expiry(holder, now, ttl, max_life)
+  local started = redis.call('ZSCORE', STARTED, holder)
+  if not started then
+    started = now
+    redis.call('ZADD', STARTED, now, holder)
+  end
+  local expiry = now + ttl
+  if max_life > 0 then expiry = math.min(expiry, tonumber(started) + max_life) end
+  return expiry
+end
 
 local function available(key)
   local v = redis.call('HMGET', key, 'on_hand', 'reserved')
@@ -72,6 +92,7 @@ local function release_all(hkey, holder)
   end
   redis.call('DEL', hkey)
   redis.call('ZREM', KEYS[2], holder)
+  redis.call('ZREM', STARTED, holder)
   return out
 end
 
@@ -86,30 +107,32 @@ end
 """
 
 # KEYS: hold, expiry zset, product keys...
-# ARGV: holder, now, new expiry, max units per product (0: none),
+# ARGV: holder, now, ttl, max lifetime (0: none), max units per product (0: none),
 #       max lines per hold (0: none), mode ('delta' | 'set'), n, pids..., values...
 # Changes a holder's reservation per product, by a delta or to a target
 # quantity ('set', computed here so that concurrent changes cannot race):
 # increases reserve (all or nothing), decreases release. An expired holder
-# is released first, so it starts again from nothing.
+# is released first, so it starts again from nothing. Only a change of some
+# quantity renews the expiry (setting what is already held does not), and
+# never past the hold's maximum lifetime.
 _ADJUST = (
     _LUA_HELPERS
     + """
-local holder, now, expiry = ARGV[1], tonumber(ARGV[2]), ARGV[3]
-local max_units, max_lines, mode, n = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
+local holder, now, ttl, max_life = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local max_units, max_lines, mode, n = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7], tonumber(ARGV[8])
 local score = redis.call('ZSCORE', KEYS[2], holder)
 local expired = {}
 if score and tonumber(score) <= now then expired = release_all(KEYS[1], holder) end
 
 local missing = {}
 for i = 1, n do
-  if redis.call('EXISTS', KEYS[2 + i]) == 0 then table.insert(missing, ARGV[7 + i]) end
+  if redis.call('EXISTS', KEYS[2 + i]) == 0 then table.insert(missing, ARGV[8 + i]) end
 end
 if #missing > 0 then return {'missing', missing, expired} end
 
 local short, held, deltas, lines = {}, {}, {}, redis.call('HLEN', KEYS[1])
 for i = 1, n do
-  local pid, delta = ARGV[7 + i], tonumber(ARGV[7 + n + i])
+  local pid, delta = ARGV[8 + i], tonumber(ARGV[8 + n + i])
   local current = tonumber(redis.call('HGET', KEYS[1], pid) or '0')
   if mode == 'set' then delta = delta - current end
   held[i], deltas[i] = current, delta
@@ -127,15 +150,21 @@ if max_lines > 0 and lines > max_lines and lines > redis.call('HLEN', KEYS[1]) t
 end
 if #short > 0 then return {'short', short, expired} end
 
-local changes = {}
+local changes, changed = {}, false
 for i = 1, n do
-  local pid, delta = ARGV[7 + i], deltas[i]
+  local pid, delta = ARGV[8 + i], deltas[i]
+  if delta ~= 0 then changed = true end
   local before = available(KEYS[2 + i])
   redis.call('HINCRBY', KEYS[2 + i], 'reserved', delta)
   if held[i] + delta == 0 then redis.call('HDEL', KEYS[1], pid) else redis.call('HSET', KEYS[1], pid, held[i] + delta) end
   table.insert(changes, pid); table.insert(changes, before); table.insert(changes, available(KEYS[2 + i]))
 end
-if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('ZADD', KEYS[2], expiry, holder) else redis.call('ZREM', KEYS[2], holder) end
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('ZREM', KEYS[2], holder)
+  redis.call('ZREM', STARTED, holder)
+elseif changed then
+  redis.call('ZADD', KEYS[2], renewed_expiry(holder, now, ttl, max_life), holder)
+end
 return {'ok', changes, expired}
 """
 )
@@ -174,7 +203,10 @@ for i = 1, n do
   apply_on_hand(key, on_hand, version)
   table.insert(changes, pid); table.insert(changes, before or available(key)); table.insert(changes, available(key))
 end
-if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('ZREM', KEYS[2], ARGV[1]) end
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  redis.call('ZREM', STARTED, ARGV[1])
+end
 return changes
 """
 )
@@ -197,22 +229,31 @@ return changes
 )
 
 
-# KEYS: from-hold, expiry zset, to-hold.  ARGV: from, to, now, to-expiry.
+# KEYS: from-hold, expiry zset, to-hold.  ARGV: from, to, now, ttl, max lifetime (0: none).
 # Moves a live (unexpired, non-empty) hold to another holder: checkout claims
 # a cart for the order being placed, so the sweeper can no longer release it
-# and the customer can no longer change it. Returns the lines moved, or
-# {'expired', changes} / {'empty'}.
+# and the customer can no longer change it. The hold keeps when it began (the
+# earlier start if the target already held something), so moving it to an
+# order and back to the cart never restarts its maximum lifetime. Returns
+# the lines moved, or {'expired', changes} / {'empty'}.
 _TRANSFER = (
     _LUA_HELPERS
     + """
+local now, ttl, max_life = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
-if score and tonumber(score) <= tonumber(ARGV[3]) then return {'expired', release_all(KEYS[1], ARGV[1])} end
+if score and tonumber(score) <= now then return {'expired', release_all(KEYS[1], ARGV[1])} end
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'empty'} end
 local lines = redis.call('HGETALL', KEYS[1])
 for i = 1, #lines, 2 do redis.call('HINCRBY', KEYS[3], lines[i], lines[i + 1]) end
+local source_started = redis.call('ZSCORE', STARTED, ARGV[1])
+local target_started = redis.call('ZSCORE', STARTED, ARGV[2])
+if source_started and (not target_started or tonumber(source_started) < tonumber(target_started)) then
+  redis.call('ZADD', STARTED, source_started, ARGV[2])
+end
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('ZADD', KEYS[2], ARGV[4], ARGV[2])
+redis.call('ZREM', STARTED, ARGV[1])
+redis.call('ZADD', KEYS[2], renewed_expiry(ARGV[2], now, ttl, max_life), ARGV[2])
 return {'ok', lines}
 """
 )
@@ -277,12 +318,17 @@ def adjust_hold(
     quantities: Mapping[int, int],
     *,
     ttl_seconds: int,
+    max_lifetime_seconds: int = 0,
     absolute: bool = False,
     max_units_per_product: int = 0,
     max_lines: int = 0,
 ) -> ReservationResult:
     """Change what ``holder`` reserves: by ``quantities`` (product id -> +reserve /
     -release) or, with ``absolute``, to those quantities.
+
+    A change renews the hold for ``ttl_seconds``, but never past
+    ``max_lifetime_seconds`` (0: no limit) after its first reservation; a
+    call that changes no quantity does not renew it.
 
     All or nothing: if any line is short or over a cap, nothing changes. Keys
     missing from Redis are rebuilt from PostgreSQL and the script retried.
@@ -295,7 +341,18 @@ def adjust_hold(
     script = _script(_ADJUST)
     keys = [hold_key(holder), EXPIRY_KEY, *(product_key(p) for p in pids)]
     mode = "set" if absolute else "delta"
-    args = [holder, now, now + ttl_seconds, max_units_per_product, max_lines, mode, len(pids), *pids, *(quantities[p] for p in pids)]
+    args = [
+        holder,
+        now,
+        ttl_seconds,
+        max_lifetime_seconds,
+        max_units_per_product,
+        max_lines,
+        mode,
+        len(pids),
+        *pids,
+        *(quantities[p] for p in pids),
+    ]
     expired: list[Change] = []
     for _ in range(3):
         outcome, *rest = script(keys=keys, args=args)
@@ -352,12 +409,14 @@ class Transfer:
     released: list[Change]  # what an expired source gave back instead
 
 
-def transfer_hold(source: str, target: str, *, ttl_seconds: int) -> Transfer:
+def transfer_hold(source: str, target: str, *, ttl_seconds: int, max_lifetime_seconds: int = 0) -> Transfer:
     """Move ``source``'s live reservation to ``target`` (merging if ``target``
-    already holds something). An expired source is released instead."""
+    already holds something). An expired source is released instead. The
+    target expires in ``ttl_seconds``, never past ``max_lifetime_seconds``
+    (0: no limit) after the moved hold began."""
     now = time.time()
     outcome, *rest = _script(_TRANSFER)(
-        keys=[hold_key(source), EXPIRY_KEY, hold_key(target)], args=[source, target, now, now + ttl_seconds]
+        keys=[hold_key(source), EXPIRY_KEY, hold_key(target)], args=[source, target, now, ttl_seconds, max_lifetime_seconds]
     )
     if outcome == "ok":
         flat = rest[0]

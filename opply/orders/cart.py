@@ -2,9 +2,12 @@
 
 A customer's cart *is* their hold in the availability store
 (``hold:cart:<customer uuid>``): each line reserves its units, atomically and
-all or nothing. Every change renews the cart's time to live; when it passes,
-the sweeper gives the units back (and the cart reads as empty at once, even
-before the sweeper has run). Checkout moves the hold to the order being
+all or nothing. Every change of a quantity renews the cart's time to live
+(``CART_TTL_SECONDS``), but never past ``CART_MAX_LIFETIME_SECONDS`` after its
+first reservation: a few accounts re-setting their carts cannot keep stock
+from everyone else for ever. When it passes, the sweeper gives the units back
+(and the cart reads as empty at once, even before the sweeper has run); the
+customer checks out before, or adds the items again, competing like anyone. Checkout moves the hold to the order being
 placed and goes through :func:`opply.orders.services.order_place`, the same
 commit path as a direct order.
 
@@ -112,6 +115,7 @@ def _change(customer_id: UUID, product: catalog_selectors.ProductForOrder, quant
             {product.id: quantity},
             absolute=absolute,
             ttl_seconds=settings.CART_TTL_SECONDS,
+            max_lifetime_seconds=settings.CART_MAX_LIFETIME_SECONDS,
             max_units_per_product=settings.CART_MAX_UNITS_PER_PRODUCT,
             max_lines=settings.CART_MAX_LINES,
         )
@@ -199,7 +203,9 @@ def cart_checkout(*, customer_id: UUID, idempotency: Claim | None = None) -> Ord
         return services.order_place(customer_id=customer_id, lines=lines, idempotency=idempotency, holder=order_holder)
     except BaseException:
         try:
-            inventory.transfer_hold(order_holder, cart, ttl_seconds=settings.CART_TTL_SECONDS)
+            inventory.transfer_hold(
+                order_holder, cart, ttl_seconds=settings.CART_TTL_SECONDS, max_lifetime_seconds=settings.CART_MAX_LIFETIME_SECONDS
+            )
         except RedisError:
             # The order's hold expires and is swept: the units come back, the cart does not.
             logger.warning("could not give %s back to the cart; its hold will be swept", order_holder)

@@ -73,5 +73,7 @@ class CartSerializer(serializers.Serializer):
     items = CartLineSerializer(many=True)
     total = serializers.DecimalField(max_digits=14, decimal_places=2)
     expires_at = serializers.DateTimeField(
-        allow_null=True, help_text="When the reservations lapse unless the cart changes; null when empty."
+        allow_null=True,
+        help_text="When the reservations lapse unless the cart changes; a change renews it, but never past "
+        "CART_MAX_LIFETIME_SECONDS (default 1 hour) after the first reservation. Null when empty.",
     )
