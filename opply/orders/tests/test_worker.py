@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[3]
 @pytest.fixture
 def worker(tmp_path):
     db = connection.settings_dict
+    queue = f"opply-test-{uuid.uuid4().hex[:8]}"
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
@@ -30,7 +31,7 @@ def worker(tmp_path):
         "TEST_REDIS_URL": settings.REDIS_URL,
         "CART_SWEEP_SECONDS": "0.5",
         # A queue of its own, so that no other worker on this broker takes the tasks.
-        "CELERY_QUEUE": f"opply-test-{uuid.uuid4().hex[:8]}",
+        "CELERY_QUEUE": queue,
     }
     process = subprocess.Popen(  # noqa: S603
         [
@@ -40,6 +41,10 @@ def worker(tmp_path):
             "-A",
             "config",
             "worker",
+            # A node name of its own too: two workers named celery@<host> on
+            # one broker fight over their control queue and one dies.
+            "--hostname",
+            f"{queue}@%h",
             "--beat",
             "--loglevel",
             "INFO",
