@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import Http404
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status, viewsets
@@ -58,6 +59,9 @@ class CategoryViewSet(viewsets.ModelViewSet):
 
     def perform_create(self, serializer: CategorySerializer) -> None:
         serializer.instance = services.category_create(**serializer.validated_data)
+
+    def get_success_headers(self, data: Any) -> dict[str, str]:
+        return {"Location": self.request.build_absolute_uri(reverse("catalog:category-detail", kwargs={"id": data["id"]}))}
 
     def perform_update(self, serializer: CategorySerializer) -> None:
         serializer.instance = services.category_update(category=serializer.instance, data=dict(serializer.validated_data))
@@ -116,7 +120,8 @@ class ProductListApi(APIView):
         serializer = ProductCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         product = services.product_create(**serializer.validated_data, actor=_actor(request))
-        return Response(selectors.product_detail(product), status=status.HTTP_201_CREATED)
+        location = request.build_absolute_uri(reverse("catalog:product-detail", kwargs={"id": product.public_id}))
+        return Response(selectors.product_detail(product), status=status.HTTP_201_CREATED, headers={"Location": location})
 
 
 def _page_link(request: Request, page: int) -> str:

@@ -22,6 +22,7 @@ from rest_framework.exceptions import ValidationError
 from opply.catalog import availability, cache
 from opply.catalog.filters import ProductFilter, category_lookup
 from opply.catalog.models import Category, Product
+from opply.common.serializers import timestamp
 
 ROW_FIELDS = ("id", "public_id", "name", "sku", "price", "category__public_id", "category__name", "category__slug")
 
@@ -146,8 +147,8 @@ def product_detail(product: Product) -> dict[str, Any]:
         "quantity_in_stock": max(quantity, 0),
         "category": {"id": str(product.category.public_id), "name": product.category.name, "slug": product.category.slug},
         "is_active": product.is_active,
-        "created_at": product.created_at.isoformat(),
-        "updated_at": product.updated_at.isoformat(),
+        "created_at": timestamp(product.created_at),
+        "updated_at": timestamp(product.updated_at),
     }
 
 

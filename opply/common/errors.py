@@ -160,7 +160,7 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Jso
         # Django logs the reason (logger django.security.DisallowedHost); the
         # client, often a developer pointing a device or an emulator at a
         # laptop, gets it too.
-        host = request.META.get("HTTP_HOST", "")[:255]
+        host = request._get_raw_host()[:255]  # what get_host() refused
         detail = f"This server does not answer to the host {host!r}."
         if settings.DEBUG or getattr(settings, "ENVIRONMENT", "") != "production":
             detail += " Add it to DJANGO_ALLOWED_HOSTS (an Android emulator reaches the host machine as 10.0.2.2)."

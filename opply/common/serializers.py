@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import datetime
 from typing import Any
 
 from django.db import models
@@ -101,6 +102,15 @@ class StrictUUIDField(serializers.UUIDField):
         if not isinstance(data, str) or not _UUID.fullmatch(data):
             self.fail("invalid", value=data)
         return uuid.UUID(data)
+
+
+_DATETIME = serializers.DateTimeField()
+
+
+def timestamp(value: datetime) -> str:
+    """A timestamp as every response renders it: DRF's ISO 8601 in UTC, ``Z``-suffixed
+    (``2026-11-25T12:30:00.123456Z``), whether a serializer or a hand-built dict renders it."""
+    return _DATETIME.to_representation(value)
 
 
 class StrictSerializer(serializers.Serializer):

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.http import Http404
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status, viewsets
 from rest_framework.decorators import action
@@ -20,10 +21,11 @@ from opply.identity.serializers import (
     CustomerCreateSerializer,
     CustomerSerializer,
     ProfileSerializer,
+    RegistrationSerializer,
     TokenPairSerializer,
     TokenRevokeSerializer,
 )
-from opply.identity.tokens import RotatingRefreshSerializer, invalid_token, parse_refresh
+from opply.identity.tokens import IssuedRefreshToken, RotatingRefreshSerializer, invalid_token, parse_refresh
 
 UUID_PATTERN = r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
 
@@ -33,13 +35,20 @@ class RegisterApi(generics.GenericAPIView):
     authentication_classes: list = []
     serializer_class = CustomerCreateSerializer
 
-    @extend_schema(responses={201: CustomerSerializer}, summary="Create a customer account")
+    @extend_schema(responses={201: RegistrationSerializer}, summary="Create a customer account (and log it in)")
     def post(self, request: Request) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = {k: v for k, v in serializer.validated_data.items() if k != "is_active"}
         customer = services.customer_create(**data)
-        return Response(CustomerSerializer(customer).data, status=status.HTTP_201_CREATED)
+        # The first token pair comes with the account, so an app signs up in one call.
+        refresh = IssuedRefreshToken.for_user(customer)
+        body = {**CustomerSerializer(customer).data, "access": str(refresh.access_token), "refresh": str(refresh)}
+        return Response(body, status=status.HTTP_201_CREATED, headers=_location(request, customer))
+
+
+def _location(request: Request, customer: User) -> dict[str, str]:
+    return {"Location": request.build_absolute_uri(reverse("identity:customer-detail", kwargs={"id": customer.public_id}))}
 
 
 class TokenObtainApi(TokenObtainPairView):
@@ -105,7 +114,7 @@ class CustomerViewSet(viewsets.ModelViewSet):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         customer = services.customer_create(**serializer.validated_data)
-        return Response(CustomerSerializer(customer).data, status=status.HTTP_201_CREATED)
+        return Response(CustomerSerializer(customer).data, status=status.HTTP_201_CREATED, headers=_location(request, customer))
 
     def perform_update(self, serializer: CustomerSerializer) -> None:
         serializer.instance = services.customer_update(customer=serializer.instance, data=dict(serializer.validated_data))

@@ -90,3 +90,13 @@ class TokenRevokeSerializer(StrictSerializer):
 class TokenPairSerializer(serializers.Serializer):
     access = serializers.CharField()
     refresh = serializers.CharField()
+
+
+class RegistrationSerializer(CustomerSerializer):
+    """The new customer and their first token pair (output only)."""
+
+    access = serializers.CharField(read_only=True)
+    refresh = serializers.CharField(read_only=True)
+
+    class Meta(CustomerSerializer.Meta):
+        fields = (*CUSTOMER_FIELDS, "access", "refresh")

@@ -4,6 +4,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.http import Http404
+from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.generics import GenericAPIView
@@ -35,8 +36,7 @@ def respond_idempotently(request: Request, place: Callable[[idempotency.Claim | 
     """Run ``place`` at most once per (customer, Idempotency-Key) and replay its outcome."""
     raw_key = request.headers.get("Idempotency-Key")
     if raw_key is None:
-        order = place(None)
-        return Response(selectors.order_representation(order, selectors.order_lines(order)), status=status.HTTP_201_CREATED)
+        return _created(request, place(None))
 
     outcome = idempotency.claim(
         customer_id=request.user.public_id,
@@ -44,7 +44,7 @@ def respond_idempotently(request: Request, place: Callable[[idempotency.Claim | 
         request_fingerprint=idempotency.fingerprint(request.method, request.path, request.data),
     )
     if isinstance(outcome, idempotency.StoredResponse):
-        return _replay(outcome)
+        return _replay(request, outcome)
     try:
         order = place(outcome)
     except services.InsufficientStock as exc:
@@ -57,18 +57,30 @@ def respond_idempotently(request: Request, place: Callable[[idempotency.Claim | 
         stored = idempotency.stored_response(customer_id=outcome.customer_id, key=outcome.key, request_fingerprint=outcome.fingerprint)
         if stored is None:  # pragma: no cover - the winner's row is committed before the conflict is reported
             raise
-        return _replay(stored)
+        return _replay(request, stored)
     except BaseException:
         outcome.abandon()
         raise
-    return Response(selectors.order_representation(order, selectors.order_lines(order)), status=status.HTTP_201_CREATED)
+    return _created(request, order)
 
 
-def _replay(stored: idempotency.StoredResponse) -> Response:
+def _order_location(request: Request, order_id: Any) -> str:
+    return request.build_absolute_uri(reverse("orders:order-detail", kwargs={"id": order_id}))
+
+
+def _created(request: Request, order: Order) -> Response:
+    body = selectors.order_representation(order, selectors.order_lines(order))
+    return Response(body, status=status.HTTP_201_CREATED, headers={"Location": _order_location(request, order.public_id)})
+
+
+def _replay(request: Request, stored: idempotency.StoredResponse) -> Response:
+    headers = {"Idempotent-Replayed": "true"}
+    if stored.status == status.HTTP_201_CREATED:
+        headers["Location"] = _order_location(request, stored.body["id"])
     return Response(
         stored.body,
         status=stored.status,
-        headers={"Idempotent-Replayed": "true"},
+        headers=headers,
         content_type=PROBLEM_CONTENT_TYPE if stored.status >= 400 else None,
     )
 

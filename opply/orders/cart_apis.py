@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from opply.common.serializers import timestamp
 from opply.orders import cart
 from opply.orders.apis import IDEMPOTENCY_PARAMETER, ORDER_ERRORS, respond_idempotently
 from opply.orders.serializers import CartItemInputSerializer, CartQuantitySerializer, CartSerializer, OrderSerializer
@@ -35,7 +36,7 @@ def cart_representation(value: cart.Cart) -> dict[str, Any]:
             for line in value.lines
         ],
         "total": f"{value.total:.2f}",
-        "expires_at": value.expires_at.isoformat().replace("+00:00", "Z") if value.expires_at else None,
+        "expires_at": timestamp(value.expires_at) if value.expires_at else None,
     }
 
 

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from django.db.models import Prefetch, QuerySet
 
+from opply.common.serializers import timestamp
 from opply.orders.models import Order, OrderLine
 
 
@@ -16,7 +17,7 @@ def order_representation(order: Order, lines: Iterable[OrderLine]) -> dict[str, 
     return {
         "id": str(order.public_id),
         "status": order.status,
-        "created_at": order.created_at.isoformat().replace("+00:00", "Z"),
+        "created_at": timestamp(order.created_at),
         "items": [
             {
                 "product_id": str(line.product_id),
