@@ -4,7 +4,6 @@ from typing import Any
 
 from django.http import Http404
 from django.urls import reverse
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status, viewsets
 from rest_framework.exceptions import ValidationError
@@ -13,7 +12,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from opply.catalog import selectors, services
-from opply.catalog.models import Category, Product
+from opply.catalog.filters import ORDERING_VALUES
+from opply.catalog.models import MAX_PRICE, PRICE_PATTERN, Category, Product
 from opply.catalog.serializers import (
     CategorySerializer,
     ProductCreateSerializer,
@@ -23,16 +23,35 @@ from opply.catalog.serializers import (
     StockAdjustSerializer,
     StockSerializer,
 )
-from opply.common.pagination import PageNumberPagination
+from opply.common.pagination import MAX_PAGE_NUMBER, PageNumberPagination
 from opply.common.permissions import IsStaff, ReadOnlyOrStaff
 from opply.identity.apis import UUID_PATTERN
 
-PAGE_PARAMETERS = [
-    OpenApiParameter("page", int, description="1-based page number; past the end is a 404."),
-    OpenApiParameter("page_size", int, description="Items per page: default 20, capped at 100."),
+PRODUCT_LIST_PARAMETERS = [
+    OpenApiParameter(
+        "page", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_NUMBER}, description="1-based page number; past the end is a 404."
+    ),
+    OpenApiParameter(
+        "page_size",
+        {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_NUMBER},
+        description="Items per page: default 20; larger values are capped at 100.",
+    ),
     OpenApiParameter(
         "in_stock", bool, description="Default for customers: only products with something available. false lists everything."
     ),
+    OpenApiParameter("category", {"type": "string", "maxLength": 100}, description="A category's slug or id (UUID)."),
+    OpenApiParameter("search", {"type": "string", "maxLength": 100}, description="Part of the name or SKU, any case."),
+    OpenApiParameter(
+        "ordering",
+        {"type": "array", "items": {"type": "string", "enum": ORDERING_VALUES}},
+        style="form",
+        explode=False,
+        description="Sort keys, comma-separated, `-` for descending (default `name`).",
+    ),
+    *[
+        OpenApiParameter(name, {"type": "string", "pattern": f"^{PRICE_PATTERN}$"}, description=f"Price bound, 0 to {MAX_PRICE}.")
+        for name in ("min_price", "max_price")
+    ],
 ]
 
 
@@ -77,11 +96,7 @@ class ProductListApi(APIView):
 
     @extend_schema(
         operation_id="catalog_products_list",
-        parameters=[
-            *PAGE_PARAMETERS,
-            *[OpenApiParameter(name, str) for name in ("category", "search", "ordering")],
-            *[OpenApiParameter(name, OpenApiTypes.DECIMAL) for name in ("min_price", "max_price")],
-        ],
+        parameters=PRODUCT_LIST_PARAMETERS,
         responses={
             200: inline_serializer(
                 "ProductPage",

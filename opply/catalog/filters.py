@@ -8,19 +8,21 @@ import django_filters
 from django import forms
 from django.db.models import Q, QuerySet
 
-from opply.catalog.models import MAX_PRICE, Product
+from opply.catalog.models import MAX_PRICE, PRICE_PATTERN, Product
 
 ORDERING_FIELDS = ("name", "price", "created_at")
 ORDERING_VALUES = [value for name in ORDERING_FIELDS for value in (name, f"-{name}")]
-_PLAIN_DECIMAL = re.compile(r"[0-9]{1,10}(\.[0-9]{1,2})?")
 
 
 class PlainDecimalField(forms.DecimalField):
-    """``12.50``, not ``1e2``, ``1_0`` or an Arabic-Indic digit."""
+    """A price as the OpenAPI pattern states it (``12.50``, at most MAX_PRICE):
+    not ``1e2``, ``1_0`` or an Arabic-Indic digit."""
 
     def to_python(self, value: Any) -> Any:
-        if value not in self.empty_values and not _PLAIN_DECIMAL.fullmatch(str(value).strip()):
-            raise forms.ValidationError("A decimal number such as 12.50 is required.", code="invalid")
+        if value not in self.empty_values and not re.fullmatch(PRICE_PATTERN, str(value)):
+            raise forms.ValidationError(
+                f"A price from 0 to {MAX_PRICE} with at most two decimals, such as 12.50, is required.", code="invalid"
+            )
         return super().to_python(value)
 
 

@@ -24,6 +24,9 @@ from opply.common.db.constraints import check_constraint
 # orders module's MAX_UNITS_PER_LINE) fits numeric(14,2) with room to spare.
 MAX_ON_HAND = 1_000_000_000
 MAX_PRICE = Decimal("1000000.00")
+# 0 to MAX_PRICE with at most two decimals, as the API (and its OpenAPI
+# pattern) accepts a price: the schema and the server agree on every string.
+PRICE_PATTERN = r"(1000000(\.0{1,2})?|[0-9]{1,6}(\.[0-9]{1,2})?)"
 
 
 class Category(models.Model):

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from opply.catalog import selectors
-from opply.catalog.models import MAX_ON_HAND, MAX_PRICE, Category
+from opply.catalog.models import MAX_ON_HAND, MAX_PRICE, PRICE_PATTERN, Category
 from opply.common.serializers import (
     StrictBooleanField,
     StrictCharField,
@@ -18,6 +20,14 @@ from opply.common.serializers import (
 )
 
 MAX_PRICE_DIGITS = 12
+
+
+@extend_schema_field({"type": "string", "format": "decimal", "pattern": f"^{PRICE_PATTERN}$", "example": "12.50"})
+class PriceField(StrictDecimalField):
+    pattern = re.compile(PRICE_PATTERN)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_digits=MAX_PRICE_DIGITS, decimal_places=2, min_value=0, max_value=MAX_PRICE, **kwargs)
 
 
 class CategorySerializer(StrictModelSerializer):
@@ -68,7 +78,7 @@ class ProductDetailSerializer(ProductSerializer):
 class ProductWriteSerializer(StrictSerializer):
     name = StrictCharField(max_length=200)
     sku = StrictRegexField(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=64)
-    price = StrictDecimalField(max_digits=MAX_PRICE_DIGITS, decimal_places=2, min_value=0, max_value=MAX_PRICE)
+    price = PriceField()
     category = CategoryRefField()
 
 

@@ -19,6 +19,9 @@ class PageNumberPagination(pagination.PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 100
 
+    def get_schema_operation_parameters(self, view):  # type: ignore[no-untyped-def]
+        return page_parameters_schema()
+
     def get_page_size(self, request: Request) -> int:
         raw = request.query_params.get(self.page_size_query_param)
         if raw is None:
@@ -41,3 +44,26 @@ def parse_positive_int(raw: str, name: str) -> int:
     if not isinstance(raw, str) or not _DIGITS.fullmatch(raw) or int(raw) < 1:
         raise ValidationError({name: ["A positive whole number (1 to 999999999, plain digits) is required."]})
     return int(raw)
+
+
+MAX_PAGE_NUMBER = 999_999_999
+
+
+def page_parameters_schema() -> list[dict]:  # type: ignore[type-arg]
+    """``page`` and ``page_size`` as OpenAPI parameters, with their bounds."""
+    return [
+        {
+            "name": "page",
+            "in": "query",
+            "required": False,
+            "description": "1-based page number; past the end is a 404.",
+            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_NUMBER},
+        },
+        {
+            "name": "page_size",
+            "in": "query",
+            "required": False,
+            "description": "Items per page: default 20; larger values are capped at 100.",
+            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_NUMBER},
+        },
+    ]

@@ -11,8 +11,8 @@ the OpenAPI schema names:
 * strings (names, slugs, emails, passwords...): JSON strings only;
 * UUIDs: a string, 32 hex digits with or without the four dashes;
 * booleans: ``true`` / ``false`` only;
-* decimals (money): a string or number of plain ASCII digits with an
-  optional fraction, no exponent, no underscores.
+* decimals (money): a string of plain ASCII digits with an optional
+  fraction: no JSON number, no exponent, no underscores.
 
 Every input serializer derives from :class:`StrictSerializer` (unknown
 fields are a 400 too) and uses these fields; ``StrictModelSerializer`` maps
@@ -73,17 +73,16 @@ class StrictIntegerField(serializers.IntegerField):
 
 
 class StrictDecimalField(serializers.DecimalField):
-    """Plain decimal notation only: ``"12.50"`` or ``12.5``; never ``"1e2"``, ``"1_0"`` or non-ASCII digits."""
+    """A decimal string in plain notation (money is ``"12.50"``): never a JSON
+    number (binary floating point), ``"1e2"``, ``"1_0"`` or non-ASCII digits."""
 
-    default_error_messages = {"invalid": 'A decimal number such as "12.50" is required.'}
+    default_error_messages = {"invalid": 'A decimal number as a string, such as "12.50", is required.'}
+    pattern = _DECIMAL
 
     def to_internal_value(self, data: Any) -> Any:
-        if isinstance(data, bool) or not isinstance(data, str | int | float):
+        if not isinstance(data, str) or len(data) > self.MAX_STRING_LENGTH or not self.pattern.fullmatch(data):
             self.fail("invalid")
-        text = data.strip() if isinstance(data, str) else repr(data)
-        if len(text) > self.MAX_STRING_LENGTH or not _DECIMAL.fullmatch(text):
-            self.fail("invalid")
-        return super().to_internal_value(text)
+        return super().to_internal_value(data)
 
 
 class StrictBooleanField(serializers.BooleanField):

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.http import Http404
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import AuthenticationFailed
@@ -25,7 +25,7 @@ from opply.identity.serializers import (
     TokenPairSerializer,
     TokenRevokeSerializer,
 )
-from opply.identity.tokens import IssuedRefreshToken, RotatingRefreshSerializer, invalid_token, parse_refresh
+from opply.identity.tokens import IssuedRefreshToken, RotatingRefreshSerializer, TokenObtainSerializer, invalid_token, parse_refresh
 
 UUID_PATTERN = r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
 
@@ -51,10 +51,20 @@ def _location(request: Request, customer: User) -> dict[str, str]:
     return {"Location": request.build_absolute_uri(reverse("identity:customer-detail", kwargs={"id": customer.public_id}))}
 
 
+WRONG_TOKEN = OpenApiResponse(description="`token_not_valid`: the refresh token is invalid, expired or revoked.")
+
+
 class TokenObtainApi(TokenObtainPairView):
     """Username + password -> access and refresh tokens. Throttled per username and per IP."""
 
     throttle_classes = list(LOGIN_THROTTLES)
+
+    @extend_schema(
+        request=TokenObtainSerializer,
+        responses={200: TokenPairSerializer, 401: OpenApiResponse(description="`no_active_account`: wrong username or password.")},
+    )
+    def post(self, request: Request, *args, **kwargs) -> Response:  # type: ignore[no-untyped-def]
+        return super().post(request, *args, **kwargs)
 
 
 class TokenRefreshApi(TokenRefreshView):
@@ -62,7 +72,7 @@ class TokenRefreshApi(TokenRefreshView):
 
     serializer_class = RotatingRefreshSerializer
 
-    @extend_schema(responses={200: TokenPairSerializer})
+    @extend_schema(responses={200: TokenPairSerializer, 401: WRONG_TOKEN})
     def post(self, request: Request, *args, **kwargs) -> Response:  # type: ignore[no-untyped-def]
         return super().post(request, *args, **kwargs)
 
@@ -72,7 +82,7 @@ class TokenRevokeApi(APIView):
 
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(request=TokenRevokeSerializer, responses={204: None})
+    @extend_schema(request=TokenRevokeSerializer, responses={204: None, 401: WRONG_TOKEN})
     def post(self, request: Request) -> Response:
         serializer = TokenRevokeSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

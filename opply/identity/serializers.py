@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from opply.common.serializers import StrictCharField, StrictEmailField, StrictModelSerializer, StrictSerializer
@@ -13,6 +14,15 @@ CUSTOMER_FIELDS = ("id", "username", "email", "first_name", "last_name", "compan
 MAX_TOKEN_LENGTH = 2048
 
 
+@extend_schema_field(
+    {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 150,
+        "pattern": "^[A-Za-z0-9_.@+-]+$",
+        "description": "ASCII letters, digits and @ . + - _ only; unique whatever the case.",
+    }
+)
 class UsernameField(StrictCharField):
     """A username, NFKC-normalised before the model's validators judge it."""
 

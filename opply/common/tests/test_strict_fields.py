@@ -103,16 +103,18 @@ def test_category_text_fields_must_be_strings(staff_client, field, value):
     assert field in assert_problem(staff_client.post("/api/catalog/categories/", body, format="json"), 400)["errors"]
 
 
-@pytest.mark.parametrize("price", ["1e2", "1_0", "\u0661\u0662", "Infinity", "NaN", 1e20, True, " 12 .5"])
+@pytest.mark.parametrize(
+    "price", ["1e2", "1_0", "\u0661\u0662", "Infinity", "NaN", 1e20, 12.5, 12, True, " 12 .5", "-0", "1000000.01", "0001000000"]
+)
 def test_prices_must_be_plain_decimals(staff_client, price):
     body = {"name": "Beans", "sku": "BEANS-1", "price": price, "category": str(CategoryFactory().public_id), "quantity_in_stock": 1}
 
     assert "price" in assert_problem(staff_client.post("/api/catalog/products/", body, format="json"), 400)["errors"]
 
 
-def test_plain_decimal_prices_are_accepted_as_strings_and_numbers(staff_client):
+def test_plain_decimal_prices_are_accepted_as_strings(staff_client):
     category = CategoryFactory()
-    for sku, price in [("A-1", "12.50"), ("A-2", 12.5), ("A-3", 12)]:
+    for sku, price in [("A-1", "12.50"), ("A-2", "12.5"), ("A-3", "12")]:
         body = {"name": "Beans", "sku": sku, "price": price, "category": str(category.public_id), "quantity_in_stock": 1}
         response = staff_client.post("/api/catalog/products/", body, format="json")
         assert response.status_code == 201, response.content
