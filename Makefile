@@ -6,12 +6,20 @@ PY := $(VENV)/bin/python
 # Extra requirement file installed over the pins (CI uses it for Django 5.2).
 EXTRA_REQUIREMENTS ?=
 export DJANGO_SETTINGS_MODULE ?= config.settings.local
-PORT ?= 8000
+# PORT and CELERY_QUEUE: the environment, else .env, else the defaults (gunicorn
+# reads PORT before Django reads .env, so make must pass it on).
+env_value = $(shell sed -n 's/^$(1)=//p' .env 2>/dev/null | tail -n 1)
+PORT ?= $(or $(call env_value,PORT),8000)
 export PORT
+CELERY_QUEUE ?= $(or $(call env_value,CELERY_QUEUE),opply)
+export CELERY_QUEUE
+# make dev binds here; HOST=0.0.0.0 lets a phone on the LAN reach it (add the
+# laptop's address to DJANGO_ALLOWED_HOSTS too).
+HOST ?= 127.0.0.1
 
 .DEFAULT_GOAL := help
 
-.PHONY: help install db migrate seed serve run worker test lint format
+.PHONY: help install db migrate seed serve run dev worker test lint format fuzz
 .PHONY: run-docker stop-docker image smoke test-deploy lint-deploy
 
 # Deployment (Dockerfile, compose.yaml, deploy/): the base image of the API
@@ -23,6 +31,7 @@ DEPLOY_VENV ?= .venv-deploy
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
+	@echo "  (now: PORT=$(PORT), CELERY_QUEUE=$(CELERY_QUEUE), DJANGO_SETTINGS_MODULE=$(DJANGO_SETTINGS_MODULE))"
 
 $(VENV)/.installed: requirements/base.txt requirements/dev.txt $(EXTRA_REQUIREMENTS)
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or run 'make PYTHON=python3 ...'"; exit 1; }
@@ -43,14 +52,21 @@ migrate: db ## Apply the database migrations
 seed: migrate ## Load the staff user opply/123456 and a demo catalog (idempotent; refused in production)
 	$(PY) manage.py seed
 
-serve: install ## Serve the API with gunicorn on $$PORT (default 8000)
+serve: install ## Serve the API with gunicorn on $PORT (default 8000)
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(VENV)/bin/gunicorn -c config/gunicorn.py config.wsgi
 
 run: install migrate seed serve ## Everything a newcomer needs: install, migrate, seed, serve
 
-worker: install ## Celery worker and beat (cart sweeper, fulfilment) against CELERY_BROKER_URL
-	$(VENV)/bin/celery -A config worker --beat --loglevel INFO --concurrency 2
+dev: install migrate seed ## Like run, with Django's development server reloading on every change (HOST=0.0.0.0 for devices)
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+# The beat schedule file lives in .run/ (git-ignored), not the repository root;
+# the node name carries the queue, so that two checkouts on one broker do not
+# fight over one "celery@host" control queue.
+worker: install ## Celery worker and beat (cart sweeper, housekeeping) on queue $CELERY_QUEUE
+	@mkdir -p .run
+	$(VENV)/bin/celery -A config worker --beat --schedule .run/celerybeat-schedule --hostname "$(CELERY_QUEUE)@%h" --loglevel INFO --concurrency 2
 
 test: install ## Run the test suite against the local PostgreSQL and Redis (always the test settings)
 	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) -m pytest
@@ -61,6 +77,9 @@ lint: install ## ruff lint + format check, no missing migrations, a valid OpenAP
 	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) manage.py makemigrations --check --dry-run
 	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
 	$(MAKE) --no-print-directory lint-deploy
+
+fuzz: install ## schemathesis over the whole schema, as a customer and as staff (gunicorn on loopback; minutes, not in make test)
+	bash scripts/fuzz.sh
 
 format: install ## Apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .

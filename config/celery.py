@@ -1,4 +1,4 @@
-"""The Celery application (fulfilment and periodic tasks)."""
+"""The Celery application: the periodic tasks (cart sweeper, availability resync, housekeeping)."""
 
 import os
 from pathlib import Path

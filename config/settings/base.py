@@ -165,10 +165,22 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 300.0,
         "options": {"expires": 240},
     },
+    # Housekeeping: every table that grows with traffic has a job that trims
+    # it (README "Storage over time").
     "delete-expired-idempotency-records": {
         "task": "opply.orders.tasks.delete_expired_idempotency_records",
         "schedule": 3600.0,
         "options": {"expires": 1800},
+    },
+    "flush-expired-tokens": {
+        "task": "opply.identity.tasks.flush_expired_tokens",
+        "schedule": 3600.0,
+        "options": {"expires": 1800},
+    },
+    "clear-expired-sessions": {
+        "task": "opply.identity.tasks.clear_expired_sessions",
+        "schedule": 86400.0,
+        "options": {"expires": 3600},
     },
 }
 
