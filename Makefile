@@ -78,8 +78,14 @@ lint: install ## ruff lint + format check, no missing migrations, a valid OpenAP
 	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
 	$(MAKE) --no-print-directory lint-deploy
 
-fuzz: install ## schemathesis over the whole schema, as a customer and as staff (gunicorn on loopback; minutes, not in make test)
-	bash scripts/fuzz.sh
+.venv-fuzz/.installed: requirements/fuzz.txt
+	$(PYTHON) -m venv .venv-fuzz
+	.venv-fuzz/bin/pip install --quiet --upgrade pip
+	.venv-fuzz/bin/pip install --quiet -r requirements/fuzz.txt
+	touch $@
+
+fuzz: install .venv-fuzz/.installed ## schemathesis over the whole schema, as a customer and as staff (gunicorn on loopback; minutes, not in make test)
+	$(PY) scripts/fuzz.py
 
 format: install ## Apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .

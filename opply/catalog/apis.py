@@ -4,9 +4,8 @@ from typing import Any
 
 from django.http import Http404
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view, inline_serializer
 from rest_framework import serializers, status, viewsets
-from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -59,6 +58,9 @@ def _actor(request: Request) -> str:
     return f"user:{request.user.public_id}"
 
 
+@extend_schema_view(
+    destroy=extend_schema(responses={204: None, 409: OpenApiResponse(description="`category_in_use`: it still has products.")})
+)
 class CategoryViewSet(viewsets.ModelViewSet):
     """Product categories: everyone reads, staff write."""
 
@@ -112,8 +114,6 @@ class ProductListApi(APIView):
     def get(self, request: Request) -> Response:
         paginator = PageNumberPagination()
         page_number = paginator.get_page_number(request, None)
-        if page_number == "last":
-            raise ValidationError({"page": ["A positive whole number is required."]})
         query = selectors.ProductQuery(
             params={name: request.query_params.getlist(name) for name in selectors.FILTER_PARAMETERS if name in request.query_params},
             is_staff=bool(request.user.is_staff),
@@ -184,7 +184,10 @@ class ProductStockApi(APIView):
 
     permission_classes = [IsStaff]
 
-    @extend_schema(request=StockAdjustSerializer, responses={200: StockSerializer})
+    @extend_schema(
+        request=StockAdjustSerializer,
+        responses={200: StockSerializer, 409: OpenApiResponse(description="`stock_below_zero`: fewer units on hand than the write-off.")},
+    )
     def post(self, request: Request, id: Any) -> Response:
         product = selectors.product_get(id, include_inactive=True)
         if product is None:

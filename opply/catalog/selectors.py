@@ -28,6 +28,7 @@ ROW_FIELDS = ("id", "public_id", "name", "sku", "price", "category__public_id", 
 
 
 FILTER_PARAMETERS = ("category", "search", "min_price", "max_price", "in_stock", "ordering")
+VALUE_REQUIRED = ("min_price", "max_price", "in_stock")
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,12 @@ def product_get(public_id: UUID, *, include_inactive: bool = False) -> Product |
 
 def product_queryset(query: ProductQuery) -> QuerySet[Product]:
     """The filtered, ordered queryset; a bad parameter is a 400 naming it."""
+    # "min_price=" is a malformed number, not "no bound" (django-filter would
+    # read an empty value as absent), and a parameter given twice is ambiguous.
+    errors = {name: ["A value is required when the parameter is given."] for name in VALUE_REQUIRED if "" in query.params.get(name, [])}
+    errors.update({name: ["Give this parameter once."] for name, values in query.params.items() if len(values) > 1})
+    if errors:
+        raise ValidationError(errors)
     filterset = ProductFilter(QueryDict(urlencode(query.params, doseq=True)), queryset=Product.objects.all())
     if not filterset.is_valid():
         raise ValidationError(filterset.errors)

@@ -104,6 +104,34 @@ class StockAdjustSerializer(StrictSerializer):
     )
     quantity = StrictIntegerField(required=False, min_value=0, max_value=MAX_ON_HAND, help_text="A stock count: the new on-hand quantity.")
 
+    openapi_request_schema = {
+        "description": "Exactly one of `delta` (a restock or write-off, never 0) and `quantity` (a stock count).",
+        "oneOf": [
+            {
+                "type": "object",
+                "properties": {
+                    "delta": {
+                        "type": "integer",
+                        "minimum": -MAX_ON_HAND,
+                        "maximum": MAX_ON_HAND,
+                        "not": {"enum": [0]},
+                        "description": "Restock (> 0) or write-off (< 0).",
+                    }
+                },
+                "required": ["delta"],
+                "additionalProperties": False,
+            },
+            {
+                "type": "object",
+                "properties": {
+                    "quantity": {"type": "integer", "minimum": 0, "maximum": MAX_ON_HAND, "description": "The new on-hand quantity."}
+                },
+                "required": ["quantity"],
+                "additionalProperties": False,
+            },
+        ],
+    }
+
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if ("delta" in attrs) == ("quantity" in attrs):
             raise serializers.ValidationError({"non_field_errors": ["Give exactly one of delta and quantity."]})

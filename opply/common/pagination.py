@@ -23,16 +23,24 @@ class PageNumberPagination(pagination.PageNumberPagination):
         return page_parameters_schema()
 
     def get_page_size(self, request: Request) -> int:
-        raw = request.query_params.get(self.page_size_query_param)
+        raw = single_query_value(request, self.page_size_query_param)
         if raw is None:
             return self.page_size
         return min(parse_positive_int(raw, self.page_size_query_param), self.max_page_size)
 
-    def get_page_number(self, request: Request, paginator) -> int | str:  # type: ignore[no-untyped-def]
-        raw = request.query_params.get(self.page_query_param)
-        if raw is None or raw == "last":
-            return raw or 1
-        return parse_positive_int(raw, self.page_query_param)
+    def get_page_number(self, request: Request, paginator) -> int:  # type: ignore[no-untyped-def]
+        # DRF's "page=last" is not offered: the schema says a page is a number.
+        raw = single_query_value(request, self.page_query_param)
+        return 1 if raw is None else parse_positive_int(raw, self.page_query_param)
+
+
+def single_query_value(request: Request, name: str) -> str | None:
+    """A query parameter given at most once: ``?page=1&page=2`` is a 400, not
+    whichever value a framework happens to keep."""
+    values = request.query_params.getlist(name)
+    if len(values) > 1:
+        raise ValidationError({name: ["Give this parameter once."]})
+    return values[0] if values else None
 
 
 # Plain ASCII digits, at most nine of them: int() would also take "1_0",

@@ -2,10 +2,14 @@
 
 * ``BearerJWTScheme`` teaches drf-spectacular our authentication class.
 * ``AutoSchema`` marks the request body of every :class:`StrictSerializer`
-  ``additionalProperties: false``, as the serializer refuses unknown fields.
+  ``additionalProperties: false``, as the serializer refuses unknown fields;
+  a trimmed, non-blank string must hold a non-space character; a serializer
+  with a cross-field rule can state its request schema itself
+  (``openapi_request_schema``).
 * ``add_problem_responses`` (a postprocessing hook) documents the errors every
   operation can answer, each as ``application/problem+json`` with the shared
   ``Problem`` component: 400 always (validation, parse, disallowed host),
+  414 always (gunicorn's bound on the request line),
   401 and 403 where a caller must authenticate, 404 where the path names a
   resource or a page, 413 and 415 where a body is read, 429 everywhere
   (throttles). Responses a view documents itself (409, 422, 503...) get the
@@ -18,6 +22,8 @@ from typing import Any
 
 from drf_spectacular import openapi
 from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
+from drf_spectacular.extensions import OpenApiSerializerExtension
+from rest_framework import serializers
 
 from opply.common.errors import PROBLEM_CONTENT_TYPE
 
@@ -27,13 +33,44 @@ class BearerJWTScheme(SimpleJWTScheme):
     name = "jwtAuth"
 
 
+class StrictTokenObtainExtension(OpenApiSerializerExtension):
+    """Our login serializer as it is (strict fields, no unknown ones), not as
+    drf-spectacular's generic simplejwt extension describes simplejwt's."""
+
+    target_class = "opply.identity.tokens.TokenObtainSerializer"
+    priority = 1
+
+    def map_serializer(self, auto_schema: Any, direction: str) -> dict[str, Any]:
+        serializer = self.target() if isinstance(self.target, type) else self.target
+        return auto_schema._map_basic_serializer(serializer, direction)
+
+
 class AutoSchema(openapi.AutoSchema):
     def _map_basic_serializer(self, serializer: Any, direction: str) -> dict[str, Any]:
         from opply.common.serializers import StrictSerializer
 
+        override = getattr(serializer, "openapi_request_schema", None)
+        if direction == "request" and override is not None:
+            # A rule across fields ("exactly one of delta and quantity") that
+            # the generated schema cannot state.
+            return override
         schema = super()._map_basic_serializer(serializer, direction)
         if direction == "request" and isinstance(serializer, StrictSerializer):
             schema["additionalProperties"] = False
+        return schema
+
+    def _map_serializer_field(self, field: Any, direction: str, bypass_extensions: bool = False) -> dict[str, Any]:
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        # DRF trims a CharField and then refuses it blank: say so, "  " is no name.
+        if (
+            direction == "request"
+            and isinstance(field, serializers.CharField)
+            and field.trim_whitespace
+            and not field.allow_blank
+            and schema.get("type") == "string"
+            and not {"pattern", "format", "enum"} & schema.keys()
+        ):
+            schema["pattern"] = r"\S"
         return schema
 
 
@@ -59,6 +96,7 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 }
 
 _STANDARD = {
+    "414": "The request line (path and query) is longer than the server accepts (gunicorn's limit_request_line).",
     "400": "Invalid input (`validation_error` with `errors` per field, `parse_error`, `disallowed_host`...); nothing was changed.",
     "401": "No valid credentials (`not_authenticated`, `token_not_valid`...).",
     "403": "Authenticated, but not allowed (a customer calling a staff operation).",
@@ -79,7 +117,7 @@ def _codes_for(path: str, method: str, operation: dict[str, Any]) -> list[str]:
     security = operation.get("security")
     authenticated = bool(security) and {} not in security
     parameters = operation.get("parameters", [])
-    codes = ["400", "429"]
+    codes = ["400", "414", "429"]
     if authenticated:
         codes += ["401", "403"]
     if any(p["in"] == "path" for p in parameters) or any(p["in"] == "query" and p["name"] == "page" for p in parameters):

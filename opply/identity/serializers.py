@@ -94,7 +94,7 @@ class ProfileSerializer(CustomerSerializer):
 
 
 class TokenRevokeSerializer(StrictSerializer):
-    refresh = StrictCharField(max_length=MAX_TOKEN_LENGTH)
+    refresh = StrictCharField(max_length=MAX_TOKEN_LENGTH, trim_whitespace=False)
 
 
 class TokenPairSerializer(serializers.Serializer):

@@ -67,7 +67,7 @@ def parse_refresh(raw: str) -> RefreshToken:
 
 
 class RotatingRefreshSerializer(StrictSerializer):
-    refresh = StrictCharField(max_length=MAX_TOKEN_LENGTH)
+    refresh = StrictCharField(max_length=MAX_TOKEN_LENGTH, trim_whitespace=False)
     access = serializers.CharField(read_only=True)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, str]:

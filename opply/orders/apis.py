@@ -19,7 +19,7 @@ from opply.orders.serializers import OrderInputSerializer, OrderSerializer
 
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
     "Idempotency-Key",
-    str,
+    {"type": "string", "minLength": 1, "maxLength": idempotency.MAX_KEY_LENGTH, "pattern": "^[\\x21-\\x7e]([\\x20-\\x7e]*[\\x21-\\x7e])?$"},
     location=OpenApiParameter.HEADER,
     required=False,
     description="Makes the request safe to retry: the first outcome is stored for 24 hours and replayed "

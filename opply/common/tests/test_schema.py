@@ -47,8 +47,11 @@ def test_order_items_are_bounded_and_strict_bodies_say_so(schema):
     items = components["OrderInputRequest"]["properties"]["items"]
 
     assert (items["minItems"], items["maxItems"]) == (1, 100)
-    for name in ("OrderInputRequest", "OrderItemInputRequest", "CartItemInputRequest", "ProductCreateRequest", "StockAdjustRequest"):
+    for name in ("OrderInputRequest", "OrderItemInputRequest", "CartItemInputRequest", "ProductCreateRequest", "TokenObtainRequest"):
         assert components[name]["additionalProperties"] is False, name
+    # Exactly one of delta and quantity, each alone.
+    branches = components["StockAdjustRequest"]["oneOf"]
+    assert [(b["required"], b["additionalProperties"]) for b in branches] == [(["delta"], False), (["quantity"], False)]
 
 
 def test_product_update_does_not_advertise_stock(schema):
