@@ -78,7 +78,7 @@ def main() -> None:
         )
         for _ in range(2)
     ]
-    user = User.objects.create_user(username=f"storage{uuid.uuid4().hex[:8]}", email=f"{uuid.uuid4().hex[:8]}@example.com", password="x")
+    user = User.objects.create_user(username=f"storage{uuid.uuid4().hex[:8]}", email=f"{uuid.uuid4().hex[:8]}@example.com", password=None)
 
     before = sizes()
     for i in range(n):

@@ -87,3 +87,14 @@ def test_the_docs_load_pinned_assets_from_this_server():
     assert "@latest" not in page
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in page
     assert finders.find("drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js")
+
+
+def test_statuses_found_by_fuzzing_are_documented(schema):
+    paths = schema["paths"]
+
+    assert all("414" in operation["responses"] for _, _, operation in operations(schema))
+    assert "409" in paths["/api/catalog/categories/{id}/"]["delete"]["responses"]
+    assert "409" in paths["/api/catalog/products/{id}/stock/"]["post"]["responses"]
+    key = next(p for p in paths["/api/orders/orders/"]["post"]["parameters"] if p["name"] == "Idempotency-Key")
+    assert key["schema"]["maxLength"] == 255
+    assert key["schema"]["pattern"].startswith("^[\\x21-\\x7e]")

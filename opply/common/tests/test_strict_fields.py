@@ -142,3 +142,34 @@ def test_page_parameters_must_be_plain_digits(customer_client, value):
     response = customer_client.get("/api/orders/orders/", {"page_size": value})
 
     assert "page_size" in assert_problem(response, 400, "validation_error")["errors"]
+
+
+@pytest.mark.parametrize(
+    "query,param",
+    [
+        ("page=1&page=2", "page"),
+        ("page_size=5&page_size=6", "page_size"),
+        ("min_price=1&min_price=2", "min_price"),
+        ("ordering=name&ordering=price", "ordering"),
+        ("min_price=", "min_price"),
+        ("in_stock=", "in_stock"),
+        ("page=last", "page"),
+    ],
+)
+def test_query_parameters_are_given_once_and_not_empty(customer_client, query, param):
+    make_product(quantity=1)
+
+    response = customer_client.get(f"/api/catalog/products/?{query}")
+
+    assert param in assert_problem(response, 400, "validation_error")["errors"]
+
+
+@pytest.mark.parametrize("query", ["page=1&page=2", "page_size=5&page_size=6", "page=last"])
+def test_paginated_lists_refuse_repeated_page_parameters_too(customer_client, query):
+    assert_problem(customer_client.get(f"/api/orders/orders/?{query}"), 400, "validation_error")
+
+
+@pytest.mark.parametrize("value", ["\u000b", " ", "x" * 10])
+def test_a_whitespace_or_garbage_refresh_token_is_a_401_not_a_400(api_client, customer_client, value):
+    assert_problem(api_client.post("/api/identity/token/refresh/", {"refresh": value}, format="json"), 401, "token_not_valid")
+    assert_problem(customer_client.post("/api/identity/token/revoke/", {"refresh": value}, format="json"), 401, "token_not_valid")
