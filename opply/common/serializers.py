@@ -35,13 +35,20 @@ _UUID = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]
 
 
 class StrictStringMixin:
-    """Only a JSON string is a string."""
+    """Only a JSON string is a string, and ``max_length`` counts what was sent.
+
+    (DRF trims first and measures after, so a name padded with spaces could
+    pass a ``maxLength`` the OpenAPI schema says it breaks.)
+    """
 
     default_error_messages = {"not_a_string": "A string is required."}
 
     def to_internal_value(self, data: Any) -> Any:
         if not isinstance(data, str):
             self.fail("not_a_string")  # type: ignore[attr-defined]
+        max_length = getattr(self, "max_length", None)
+        if max_length is not None and len(data) > max_length:
+            self.fail("max_length", max_length=max_length)  # type: ignore[attr-defined]
         return super().to_internal_value(data)  # type: ignore[misc]
 
 

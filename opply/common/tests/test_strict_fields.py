@@ -173,3 +173,9 @@ def test_paginated_lists_refuse_repeated_page_parameters_too(customer_client, qu
 def test_a_whitespace_or_garbage_refresh_token_is_a_401_not_a_400(api_client, customer_client, value):
     assert_problem(api_client.post("/api/identity/token/refresh/", {"refresh": value}, format="json"), 401, "token_not_valid")
     assert_problem(customer_client.post("/api/identity/token/revoke/", {"refresh": value}, format="json"), 401, "token_not_valid")
+
+
+def test_max_length_counts_the_text_as_sent_not_as_trimmed(customer_client):
+    response = customer_client.patch("/api/identity/customers/me/", {"company_name": " " + "x" * 255}, format="json")
+
+    assert "company_name" in assert_problem(response, 400, "validation_error")["errors"]
