@@ -36,7 +36,8 @@ limit_request_field_size = int(os.environ.get("GUNICORN_LIMIT_REQUEST_FIELD_SIZE
 def _write_problem(sock, status_int, reason, mesg):  # type: ignore[no-untyped-def]
     """gunicorn's own error answers (414, 431, 400 for a malformed request) as
     problem+json like every other error of the API, instead of an HTML page."""
-    code = {414: "request_line_too_long", 431: "request_headers_too_large"}.get(status_int, "bad_request")
+    # The same codes as nginx's own answers (deploy/nginx), whichever layer refuses.
+    code = {414: "uri_too_long", 431: "headers_too_large"}.get(status_int, "bad_request")
     body = json.dumps(
         {
             "type": f"urn:opply:problem:{code}",

@@ -155,7 +155,10 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Jso
     """Django's 400s: its SuspiciousOperation family, each told apart."""
     if isinstance(exception, RequestDataTooBig):
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        return problem_response(413, "request_too_large", f"The request body is larger than this API accepts ({limit} bytes).", limit=limit)
+        # The same code and member as nginx's own 413 (deploy/nginx).
+        return problem_response(
+            413, "request_too_large", f"The request body is larger than the {limit} bytes this API accepts.", max_bytes=limit
+        )
     if isinstance(exception, DisallowedHost):
         # Django logs the reason (logger django.security.DisallowedHost); the
         # client, often a developer pointing a device or an emulator at a
