@@ -32,7 +32,8 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
-    "django.contrib.staticfiles",
+    # Django's static files, minus ReDoc's bundle (only Swagger UI is served).
+    "opply.common.apps.OpplyStaticFilesConfig",
     "django.contrib.postgres",
     "rest_framework",
     "rest_framework_simplejwt.token_blacklist",
@@ -266,11 +267,10 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "opply.common.schema.add_problem_responses",
     ],
-    # Swagger UI and ReDoc served by the app itself (drf-spectacular-sidecar,
-    # pinned in requirements), never an unpinned @latest from a CDN.
+    # Swagger UI served by the app itself (drf-spectacular-sidecar, pinned in
+    # requirements), never an unpinned @latest from a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Observability ------------------------------------------------------------------
