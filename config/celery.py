@@ -6,6 +6,7 @@ from typing import Any
 
 from celery import Celery
 from celery.beat import PersistentScheduler
+from celery.signals import task_prerun, worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
@@ -29,3 +30,24 @@ class HeartbeatScheduler(PersistentScheduler):
     def tick(self, *args: Any, **kwargs: Any) -> float:
         Path(f"{self.schedule_filename}.heartbeat").touch()
         return super().tick(*args, **kwargs)
+
+
+@worker_init.connect
+def _worker_database_timeouts(**kwargs) -> None:  # type: ignore[no-untyped-def]
+    """The worker's tasks may run longer than a request (opply/common/db/timeouts.py).
+
+    Set here and not through the environment because every process imports
+    this module (config/__init__.py): only a started worker is a worker.
+    """
+    from opply.common.db.timeouts import use_role
+
+    use_role("worker")
+
+
+@task_prerun.connect
+def _tasks_read_the_primary(**kwargs) -> None:  # type: ignore[no-untyped-def]
+    """Tasks are maintenance on the write path (sweeper, resync): they read
+    what PostgreSQL has committed, never a lagging replica."""
+    from opply.common.db.routing import pin_to_primary
+
+    pin_to_primary()

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import environ
 
+from opply.common.db.timeouts import postgres_options
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
@@ -52,6 +54,7 @@ MIDDLEWARE = [
     "django_guid.middleware.guid_middleware",
     "opply.common.middleware.NoStoreMiddleware",
     "opply.common.db.routing.ReplicaPinningMiddleware",
+    "opply.common.errors.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -103,12 +106,34 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/opply"),
 }
 DATABASES["replica"] = env.db("DATABASE_REPLICA_URL", default=env.str("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/opply"))
+# How long a query may wait on a lock or run, per kind of process (ms, 0: no
+# limit); see opply/common/db/timeouts.py. manage.py says "maintenance",
+# config/wsgi.py "web", the Celery worker "worker"; anything else gets "web".
+PROCESS_ROLE = env.str("PROCESS_ROLE", default="web")
+DATABASE_TIMEOUTS = {
+    "web": {
+        "lock_timeout_ms": env.int("DATABASE_LOCK_TIMEOUT_MS", default=2000),
+        "statement_timeout_ms": env.int("DATABASE_STATEMENT_TIMEOUT_MS", default=5000),
+    },
+    "worker": {
+        "lock_timeout_ms": env.int("WORKER_DATABASE_LOCK_TIMEOUT_MS", default=10000),
+        "statement_timeout_ms": env.int("WORKER_DATABASE_STATEMENT_TIMEOUT_MS", default=120000),
+    },
+    "maintenance": {
+        "lock_timeout_ms": env.int("MAINTENANCE_DATABASE_LOCK_TIMEOUT_MS", default=10000),
+        "statement_timeout_ms": env.int("MAINTENANCE_DATABASE_STATEMENT_TIMEOUT_MS", default=0),
+    },
+}
+if PROCESS_ROLE not in DATABASE_TIMEOUTS:
+    raise environ.ImproperlyConfigured(f"PROCESS_ROLE must be one of {sorted(DATABASE_TIMEOUTS)}, not {PROCESS_ROLE!r}")
+
 for _alias in ("default", "replica"):
     # PostgreSQL with per-app schemas (see opply/common/db/backend).
     DATABASES[_alias]["ENGINE"] = "opply.common.db.backend"
     DATABASES[_alias]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     DATABASES[_alias]["CONN_HEALTH_CHECKS"] = True
     DATABASES[_alias].setdefault("OPTIONS", {})["connect_timeout"] = env.int("DATABASE_CONNECT_TIMEOUT", default=3)
+    DATABASES[_alias]["OPTIONS"]["options"] = postgres_options(**DATABASE_TIMEOUTS[PROCESS_ROLE])
 DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
 
 DATABASE_ROUTERS = ["opply.common.db.routing.PrimaryReplicaRouter"]

@@ -14,12 +14,16 @@ server as ``application/problem+json``::
 from __future__ import annotations
 
 import logging
+import sys
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
+import psycopg
 from django.conf import settings
 from django.core.exceptions import DisallowedHost, PermissionDenied, RequestDataTooBig
-from django.http import Http404, HttpRequest, JsonResponse
+from django.db import InterfaceError, OperationalError, connections
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django_guid import get_guid
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -69,6 +73,55 @@ class ServiceUnavailable(ProblemError):
         super().__init__(detail, headers={"Retry-After": str(retry_after)}, **extra)
 
 
+class DatabaseBusy(ServiceUnavailable):
+    default_code = "database_busy"
+    default_detail = "The database is busy (a lock or a slow query); nothing was changed. Retry shortly, with the same Idempotency-Key."
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    default_code = "database_unavailable"
+    default_detail = "The database connection failed; nothing was committed. Retry shortly, with the same Idempotency-Key."
+
+
+# lock_timeout and statement_timeout (opply/common/db/timeouts.py) fired: the
+# database is up but something holds what this request needed.
+_BUSY = (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled)
+# Deadlocks and serialization failures are transient too: PostgreSQL rolled
+# the transaction back, a retry succeeds.
+_TRANSIENT = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
+DATABASE_RETRY_AFTER_SECONDS = 2
+
+
+def database_problem(exc: BaseException) -> ServiceUnavailable | None:
+    """The 503 that a database failure deserves, or None if ``exc`` is not one.
+
+    The one place that decides what a database error means to a client:
+    timeouts (busy), and connections that failed or dropped (unavailable).
+    Either way the transaction was rolled back (PostgreSQL never commits a
+    transaction whose connection or statement failed), so the client may
+    retry; with an Idempotency-Key the retry orders at most once. Integrity
+    and programming errors are bugs or bad input, not outages: None.
+    """
+    cause = exc.__cause__ if isinstance(exc, OperationalError | InterfaceError) else exc
+    if isinstance(cause, _BUSY):
+        return DatabaseBusy(retry_after=DATABASE_RETRY_AFTER_SECONDS)
+    if isinstance(cause, _TRANSIENT):
+        return DatabaseBusy(retry_after=1)
+    if isinstance(exc, OperationalError | InterfaceError | psycopg.OperationalError | psycopg.InterfaceError):
+        _drop_broken_connections()
+        return DatabaseUnavailable(retry_after=DATABASE_RETRY_AFTER_SECONDS)
+    return None
+
+
+def _drop_broken_connections() -> None:
+    """Close connections that no longer work, so that the next request
+    reconnects instead of failing once more on a dead socket (Django would
+    find out at the next request start; tests and threads never get there)."""
+    for conn in connections.all(initialized_only=True):
+        if conn.connection is not None and not conn.in_atomic_block and conn.errors_occurred and not conn.is_usable():
+            conn.close()
+
+
 def problem(status_code: int, code: str, detail: str, **extra: Any) -> dict[str, Any]:
     """Build the body of a problem-details response."""
     body: dict[str, Any] = {
@@ -112,6 +165,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     (``set_rollback``). Unexpected exceptions return None and reach Django's
     500 handler, which is JSON as well.
     """
+    unavailable = database_problem(exc)
+    if unavailable is not None:
+        logger.warning("database unavailable (%s): %s", unavailable.code, exc)
+        exc = unavailable
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
@@ -180,7 +237,37 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonR
 
 
 def server_error(request: HttpRequest) -> JsonResponse:
+    # Django calls this while handling the exception: a database outage
+    # raised outside DRF (a middleware, a plain view) is still a 503.
+    unavailable = database_problem(sys.exc_info()[1]) if sys.exc_info()[1] is not None else None
+    if unavailable is not None:
+        return unavailable_response(unavailable)
     return problem_response(500, "server_error", "An unexpected error occurred; it has been logged.")
+
+
+def unavailable_response(exc: ServiceUnavailable) -> JsonResponse:
+    response = problem_response(exc.status_code, exc.code, str(exc.detail), **exc.extra)
+    for name, value in exc.headers.items():
+        response[name] = value
+    return response
+
+
+class DatabaseUnavailableMiddleware:
+    """Database outages in views outside DRF (admin, health) become a 503
+    problem, not a 500 (DRF views get the same from ``exception_handler``)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        unavailable = database_problem(exception)
+        if unavailable is None:
+            return None
+        logger.warning("database unavailable (%s): %s", unavailable.code, exception)
+        return unavailable_response(unavailable)
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> JsonResponse:
