@@ -34,6 +34,15 @@ def _replica_shares_primary_connection():
 
 
 @pytest.fixture
+def replica_down():
+    """The replica is configured but does not answer (connection refused)."""
+    from opply.common.testing import refused_port, replica_at
+
+    with replica_at(refused_port()):
+        yield
+
+
+@pytest.fixture
 def api_client() -> APIClient:
     return APIClient()
 

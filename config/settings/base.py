@@ -135,11 +135,23 @@ for _alias in ("default", "replica"):
     DATABASES[_alias].setdefault("OPTIONS", {})["connect_timeout"] = env.int("DATABASE_CONNECT_TIMEOUT", default=3)
     DATABASES[_alias]["OPTIONS"]["options"] = postgres_options(**DATABASE_TIMEOUTS[PROCESS_ROLE])
 DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+# A replica of its own, or the primary under a second name (no replica set up)?
+DATABASE_REPLICA_CONFIGURED = env.str("DATABASE_REPLICA_URL", default="") not in ("", env.str("DATABASE_URL", default=""))
+# A replica that does not answer should cost little: see opply/common/db/replica.py.
+DATABASES["replica"]["OPTIONS"]["connect_timeout"] = env.int("DATABASE_REPLICA_CONNECT_TIMEOUT", default=2)
 
 DATABASE_ROUTERS = ["opply.common.db.routing.PrimaryReplicaRouter"]
 # How long a customer who just wrote keeps reading from the primary, so that
 # replica lag never hides their own writes (read-your-writes).
 REPLICA_PIN_SECONDS = env.int("REPLICA_PIN_SECONDS", default=5)
+# Past this lag the replica counts as degraded: readiness says so and reads go
+# to the primary until it catches up.
+REPLICA_MAX_LAG_SECONDS = env.float("REPLICA_MAX_LAG_SECONDS", default=10.0)
+# How often each process measures the lag (two tiny queries).
+REPLICA_LAG_CHECK_SECONDS = env.float("REPLICA_LAG_CHECK_SECONDS", default=5.0)
+# After the replica failed (or lagged), reads stay on the primary this long
+# before one request tries it again (circuit breaker).
+REPLICA_RETRY_SECONDS = env.float("REPLICA_RETRY_SECONDS", default=10.0)
 
 # --- Redis: three roles kept apart ---------------------------------------------
 # * the cache (may fail quietly: the database answers instead),

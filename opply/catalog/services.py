@@ -10,7 +10,7 @@ import logging
 from decimal import Decimal
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import ProtectedError
 from redis.exceptions import RedisError
 
@@ -147,9 +147,9 @@ def publish_on_hand(values: dict[int, OnHand]) -> None:
         changes = inventory.sync_on_hand(values)
     except RedisError:
         logger.warning("availability store unreachable: on-hand update for %s deferred to reconciliation", sorted(values))
-        refresh_in_stock(sorted(values))
+        refresh_in_stock_quietly(sorted(values))
         return
-    refresh_after_change({c.product_id: c.before for c in changes}, {c.product_id: c.after for c in changes})
+    publish_availability_changes(changes)
 
 
 def resync_in_stock(product_ids: list[int] | None = None) -> int:
@@ -160,5 +160,22 @@ def resync_in_stock(product_ids: list[int] | None = None) -> int:
 
 def publish_availability_changes(changes: list[inventory.Change]) -> None:
     """After a reservation, release or commit: refresh the list flag of products
-    whose availability crossed zero (rare; a no-op otherwise)."""
-    refresh_after_change({c.product_id: c.before for c in changes}, {c.product_id: c.after for c in changes})
+    whose availability crossed zero (rare; a no-op otherwise).
+
+    Never raises for a database failure: the flag is derived, the change that
+    caused it already happened (and may be committed), and the periodic
+    resync and ``inventory_reconcile`` repair a flag left stale.
+    """
+    try:
+        refresh_after_change({c.product_id: c.before for c in changes}, {c.product_id: c.after for c in changes})
+    except DatabaseError as exc:
+        logger.warning("in_stock flags not refreshed (%s); the periodic resync repairs them", exc)
+
+
+def refresh_in_stock_quietly(product_ids: list[int]) -> None:
+    """:func:`refresh_in_stock` after a change that already happened: a
+    database failure is logged, never raised (see above)."""
+    try:
+        refresh_in_stock(product_ids)
+    except DatabaseError as exc:
+        logger.warning("in_stock flags of %s not refreshed (%s); the periodic resync repairs them", product_ids, exc)

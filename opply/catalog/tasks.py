@@ -10,6 +10,7 @@ from opply.catalog import inventory
 from opply.catalog.models import Stock
 from opply.catalog.services import publish_availability_changes
 from opply.catalog.stock import OnHand
+from opply.common import heartbeat
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,8 @@ def release_expired_holds() -> int:
     count = release_expired()
     if count:
         logger.info("released %d expired hold(s)", count)
+    # Readiness reports when the sweeper last ran (opply/common/health.py).
+    heartbeat.beat(heartbeat.SWEEPER)
     return count
 
 

@@ -35,7 +35,7 @@ from rest_framework_simplejwt.models import TokenUser
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import Token
 
-from opply.common.db.routing import pin_key, pin_to_primary
+from opply.common.db.routing import pin_key, pin_to_primary, reading_primary
 from opply.common.redis import get_redis
 from opply.common.throttling import UserRateThrottle, count_in, current_window
 
@@ -111,7 +111,9 @@ class JWTAuthentication(authentication.JWTAuthentication):
             results = pipe.execute()
         except RedisError:
             logger.warning("Redis unreachable: authenticating against the database")
-            return self.get_user(token)
+            # The primary: an account made or deactivated a moment ago is judged right.
+            with reading_primary():
+                return self.get_user(token)
         pinned, revoked_before = results[0]
         if revoked_before is not None and float(token.get("auth_time", 0)) <= float(revoked_before):
             raise AuthenticationFailed("This token was revoked; log in again.", code="token_revoked")

@@ -117,9 +117,13 @@ def _drop_broken_connections() -> None:
     """Close connections that no longer work, so that the next request
     reconnects instead of failing once more on a dead socket (Django would
     find out at the next request start; tests and threads never get there)."""
+    from opply.common.db.replica import REPLICA, breaker
+
     for conn in connections.all(initialized_only=True):
         if conn.connection is not None and not conn.in_atomic_block and conn.errors_occurred and not conn.is_usable():
             conn.close()
+            if conn.alias == REPLICA:
+                breaker.failed("connection lost")
 
 
 def problem(status_code: int, code: str, detail: str, **extra: Any) -> dict[str, Any]:

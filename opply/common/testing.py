@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import copy
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import psycopg
@@ -102,3 +104,114 @@ def terminate_backend(pid: int) -> None:
     failover or a restart (only ever a backend of the test's own database)."""
     with raw_connection(autocommit=True) as admin:
         admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = %s AND datname = current_database()", [pid])
+
+
+@contextmanager
+def replica_at(port: int, *, connect_timeout: int = 1) -> Iterator[None]:
+    """Point the ``replica`` alias at ``port`` on this machine (nothing there:
+    a refused connection; a socket that never answers: a hanging one), with a
+    replica configured, so that the router, the breaker and readiness treat
+    it as the real thing. The breaker starts and ends closed."""
+    from django.test import override_settings
+
+    from opply.common.db.backend.base import DatabaseWrapper
+    from opply.common.db.replica import breaker
+
+    config = copy.deepcopy(connections["default"].settings_dict)
+    config["PORT"] = port
+    config["OPTIONS"]["connect_timeout"] = connect_timeout
+    wrapper = DatabaseWrapper(config, "replica")
+    previous = connections["replica"]
+    connections["replica"] = wrapper
+    breaker.reset()
+    try:
+        with override_settings(DATABASE_REPLICA_CONFIGURED=True):
+            yield
+    finally:
+        connections["replica"] = previous
+        wrapper.close()
+        breaker.reset()
+
+
+def refused_port() -> int:
+    """A loopback port where nothing listens (connections are refused at once)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def silent_port() -> Iterator[int]:
+    """A loopback port that accepts TCP connections and never says a word: a
+    server that hangs, so clients wait for their connect timeout."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(64)
+        yield server.getsockname()[1]
+
+
+class TcpProxy:
+    """A loopback TCP forwarder to ``target_port``, that can be stopped (the
+    server behind it is gone: refused connections, live ones cut) and started
+    again on the same port. Stands in for a replica that goes away and comes
+    back, over real sockets."""
+
+    def __init__(self, target_port: int, port: int | None = None) -> None:
+        self.target_port = target_port
+        self.port = port or refused_port()
+        self._server: socket.socket | None = None
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+
+    def start(self) -> TcpProxy:
+        server = socket.socket()
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", self.port))
+        server.listen(64)
+        self._server = server
+        threading.Thread(target=self._accept, args=(server,), daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            # shutdown() wakes the thread blocked in accept(); close() alone
+            # would leave the socket listening until accept() returns.
+            with suppress(OSError):
+                server.shutdown(socket.SHUT_RDWR)
+            server.close()
+        with self._lock:
+            sockets, self._sockets = self._sockets, []
+        for sock in sockets:
+            with suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    def _accept(self, server: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = server.accept()
+            except OSError:
+                return  # stopped
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            with self._lock:
+                self._sockets += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                with suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)

@@ -6,6 +6,7 @@ from uuid import UUID
 
 from django.db.models import QuerySet
 
+from opply.common.db.routing import PRIMARY
 from opply.identity.models import User
 
 
@@ -33,5 +34,7 @@ def email_taken(email: str, *, exclude: User | None = None) -> bool:
 
 
 def user_get(public_id: UUID) -> User | None:
-    """The full account of an authenticated caller (requests carry only its claims)."""
-    return User.objects.filter(public_id=public_id, is_active=True).first()
+    """The full account of an authenticated caller (requests carry only its
+    claims), from the primary: an account registered or changed a moment ago
+    must be found, whatever the replica's lag."""
+    return User.objects.using(PRIMARY).filter(public_id=public_id, is_active=True).first()

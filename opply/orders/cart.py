@@ -56,6 +56,18 @@ class NotInCart(ProblemError):
     default_detail = "This product is not in the cart."
 
 
+class CartLineUnavailable(ProblemError):
+    """A cart line names a product the database does not have (data restored
+    from an older backup, a product removed by hand): checkout never skips it."""
+
+    status_code = 409
+    default_code = "cart_line_unavailable"
+    default_detail = (
+        "The cart holds a product that no longer exists; nothing was ordered. "
+        "Empty the cart (DELETE /api/orders/cart/) and add the items again."
+    )
+
+
 @dataclass(frozen=True)
 class CartLine:
     product: catalog_selectors.ProductForOrder
@@ -84,8 +96,12 @@ def _unavailable() -> ServiceUnavailable:
     return ServiceUnavailable("Carts are temporarily unavailable; please retry shortly. Direct orders still work.", retry_after=5)
 
 
-def cart_get(customer_id: UUID) -> Cart:
-    """The customer's live cart; an expired one reads as empty."""
+def cart_get(customer_id: UUID, *, known: dict[int, catalog_selectors.ProductForOrder] | None = None) -> Cart:
+    """The customer's live cart; an expired one reads as empty.
+
+    ``known`` products (read before a change) are not read again, so that a
+    change answers without touching PostgreSQL after it reserved.
+    """
     holder = cart_holder(customer_id)
     try:
         expiry = inventory.hold_expiry(holder)
@@ -94,7 +110,13 @@ def cart_get(customer_id: UUID) -> Cart:
         held = inventory.held_by(holder)
     except RedisError:
         raise _unavailable() from None
-    products = catalog_selectors.product_summaries(held)
+    products = dict(known or {})
+    unknown = set(held) - set(products)
+    if unknown:
+        products.update(catalog_selectors.product_summaries(unknown))
+    missing = sorted(set(held) - set(products))
+    if missing:
+        logger.error("cart %s holds products %s that the database does not have", holder, missing)
     lines = [CartLine(products[pid], qty) for pid, qty in sorted(held.items()) if pid in products]
     return Cart(lines, datetime.fromtimestamp(expiry, tz=UTC))
 
@@ -109,9 +131,16 @@ def _product_for_sale(product_id: UUID) -> catalog_selectors.ProductForOrder:
 
 
 def _change(customer_id: UUID, product: catalog_selectors.ProductForOrder, quantity: int, *, absolute: bool) -> Cart:
+    """Reserve (or release) last: everything the answer needs from PostgreSQL
+    is read first, so that a database failure cannot strike after the
+    reservation; should anything still fail after it, the change is undone.
+    A client that retries a failed add therefore never holds twice."""
+    holder = cart_holder(customer_id)
+    known = catalog_selectors.product_summaries(set(_live_lines(customer_id)) | {product.id})
+    known[product.id] = product
     try:
         result = inventory.adjust_hold(
-            cart_holder(customer_id),
+            holder,
             {product.id: quantity},
             absolute=absolute,
             ttl_seconds=settings.CART_TTL_SECONDS,
@@ -121,7 +150,34 @@ def _change(customer_id: UUID, product: catalog_selectors.ProductForOrder, quant
         )
     except RedisError:
         raise _unavailable() from None
-    publish_availability_changes(result.expired + result.changes)
+    try:
+        publish_availability_changes(result.expired + result.changes)
+        _refuse_unless_done(result, product, quantity)
+        return cart_get(customer_id, known=known)
+    except BaseException:
+        if result.ok:
+            _undo(holder, result.changes)
+        raise
+
+
+def _undo(holder: str, changes: list[inventory.Change]) -> None:
+    """Take back a change that succeeded in Redis but whose request failed."""
+    # A change's availability fell by what it reserved (or rose by what it released).
+    reverse = {change.product_id: change.after - change.before for change in changes if change.after != change.before}
+    if not reverse:
+        return
+    try:
+        undone = inventory.adjust_hold(holder, reverse, ttl_seconds=settings.CART_TTL_SECONDS)
+    except RedisError:
+        logger.error("could not undo %s on %s: the hold stays until the cart expires", reverse, holder)
+        return
+    if not undone.ok:
+        logger.error("could not undo %s on %s (short: %s)", reverse, holder, undone.short)
+    publish_availability_changes(undone.changes)
+
+
+def _refuse_unless_done(result: inventory.ReservationResult, product: catalog_selectors.ProductForOrder, quantity: int) -> None:
+    """Raise the client's error if the store refused the change (then nothing was reserved)."""
     if result.cap is not None:
         if result.cap[0] == "units":
             _, _, cap, held = result.cap
@@ -139,7 +195,6 @@ def _change(customer_id: UUID, product: catalog_selectors.ProductForOrder, quant
             available=available,
             lines=[{"product_id": str(product.public_id), "requested": quantity, "available": available}],
         )
-    return cart_get(customer_id)
 
 
 def cart_add(*, customer_id: UUID, product_id: UUID, quantity: int) -> Cart:
@@ -197,9 +252,14 @@ def cart_checkout(*, customer_id: UUID, idempotency: Claim | None = None) -> Ord
     publish_availability_changes(transfer.released)
     if not transfer.lines:
         raise CartEmpty()
-    products = catalog_selectors.product_summaries(transfer.lines)
-    lines = [services.LineRequest(products[pid].public_id, qty) for pid, qty in sorted(transfer.lines.items()) if pid in products]
+    # From here on the order holds the cart: whatever fails, the cart gets it back.
     try:
+        products = catalog_selectors.product_summaries(transfer.lines)
+        missing = sorted(set(transfer.lines) - set(products))
+        if missing:
+            logger.error("checkout of %s: products %s are not in the database", cart, missing)
+            raise CartLineUnavailable()
+        lines = [services.LineRequest(products[pid].public_id, qty) for pid, qty in sorted(transfer.lines.items())]
         return services.order_place(customer_id=customer_id, lines=lines, idempotency=idempotency, holder=order_holder)
     except BaseException:
         try:

@@ -1,4 +1,11 @@
-"""Reads of the orders module (replica, unless the customer just wrote)."""
+"""Reads of the orders module: a customer's own orders, from the primary.
+
+An order must be in its customer's history and readable the moment it is
+placed, whatever the replica's lag and however long after the write the
+customer looks. These reads are per customer and indexed
+(``order_customer_history``), so they cost the primary little; the catalog,
+which is most of the read traffic, stays on the replica.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,7 @@ from uuid import UUID
 
 from django.db.models import Prefetch, QuerySet
 
+from opply.common.db.routing import PRIMARY
 from opply.common.serializers import timestamp
 from opply.orders.models import Order, OrderLine
 
@@ -40,7 +48,8 @@ def order_lines(order: Order) -> list[OrderLine]:
 def order_history(customer_id: UUID) -> QuerySet[Order]:
     """The customer's orders, newest first, lines prefetched (two queries a page)."""
     return (
-        Order.objects.filter(customer_id=customer_id)
+        Order.objects.using(PRIMARY)
+        .filter(customer_id=customer_id)
         .order_by("-created_at", "-id")
         .prefetch_related(Prefetch("lines", queryset=OrderLine.objects.order_by("id"), to_attr="prefetched_lines"))
     )

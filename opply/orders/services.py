@@ -32,7 +32,7 @@ from redis.exceptions import RedisError
 
 from opply.catalog import inventory
 from opply.catalog import selectors as catalog_selectors
-from opply.catalog.services import publish_availability_changes, publish_on_hand
+from opply.catalog.services import publish_availability_changes, publish_on_hand, refresh_in_stock_quietly
 from opply.catalog.stock import Movement, StockAboveLimit, StockShortage, apply_stock_movements, on_hand_of
 from opply.common.errors import ProblemError
 from opply.orders.idempotency import Claim
@@ -151,11 +151,6 @@ def order_place(
         message = f"The order would total {total:.2f}; one order can total at most {MAX_ORDER_TOTAL}. Split it."
         raise ProblemError(message, "order_total_too_large", errors={"items": [message]})
     order_id = uuid.uuid4()
-    releases_on_failure = False
-    if holder is None:
-        holder = f"order:{order_id}"
-        releases_on_failure = _reserve(holder, lines, products)
-
     movements = [Movement(products[line.product_id].id, -line.quantity) for line in lines]
     order_lines = [
         OrderLine(
@@ -167,6 +162,12 @@ def order_place(
         )
         for line in lines
     ]
+    releases_on_failure = False
+    if holder is None:
+        holder = f"order:{order_id}"
+        releases_on_failure = _reserve(holder, lines, products)
+    # Whatever fails from here until the commit (a timeout, a dropped
+    # connection, a bug) gives the reservation back: nothing may stay held.
     try:
         with transaction.atomic(durable=True):
             order = Order(
@@ -191,11 +192,18 @@ def order_place(
             _release(holder)
         raise
 
+    # Committed: nothing below may fail the request (the client would retry
+    # an order that exists). Redis and the list flags catch up on their own.
     sold = {m.product_id: (-m.delta, committed[m.product_id]) for m in movements}
     try:
-        publish_availability_changes(inventory.commit_hold(holder, sold))
+        changes = inventory.commit_hold(holder, sold)
     except RedisError:
         logger.warning("availability store unreachable after order %s; reconciliation will apply it", order_id)
+        # The list flag can still follow PostgreSQL (a product that sold out
+        # while Redis is down must leave the list now, not after a resync).
+        refresh_in_stock_quietly(sorted(sold))
+    else:
+        publish_availability_changes(changes)
     order.prefetched_lines = order_lines  # type: ignore[attr-defined]
     return order
 
@@ -260,11 +268,18 @@ def order_cancel(*, customer_id: UUID, order_id: UUID) -> Order:
             raise OrderNotCancellable(f"An order that is {order.status} cannot be cancelled.", order_status=order.status)
         lines = list(order.lines.all())
         products = catalog_selectors.products_for_order(line.product_id for line in lines)
+        missing = [str(line.product_id) for line in lines if line.product_id not in products]
+        if missing:
+            # Never return only part of an order's stock: refuse, loudly.
+            logger.error("cancel of order %s: products %s are not in the database", order.public_id, missing)
+            raise ProblemError(
+                "Some of this order's products no longer exist; it cannot be cancelled here.", "order_products_missing", status_code=409
+            )
         order.status = Order.Status.CANCELLED
         order.save(update_fields=["status", "updated_at"])
         try:
             committed = apply_stock_movements(
-                [Movement(products[line.product_id].id, line.quantity) for line in lines if line.product_id in products],
+                [Movement(products[line.product_id].id, line.quantity) for line in lines],
                 reason="cancel",
                 reference=str(order.public_id),
             )
