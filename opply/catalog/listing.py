@@ -47,6 +47,23 @@ def refresh_in_stock(product_ids: list[int]) -> int:
     return flipped
 
 
+def repair_in_stock(product_ids: list[int]) -> int:
+    """Re-derive the flag of those of these products whose flag disagrees
+    with their availability now; return how many flipped.
+
+    For the periodic resync and reconciliation: a flag can go stale when the
+    change that should have flipped it could not (Redis down while a product
+    sold out, a refresh that timed out). A cheap unlocked comparison first,
+    so that only the few products that need it are locked.
+    """
+    if not product_ids:
+        return 0
+    flags = dict(Product.objects.using("default").filter(id__in=product_ids).values_list("id", "in_stock"))
+    available = availability.available_quantities(flags)
+    wrong = [pid for pid, flag in flags.items() if flag != (available.get(pid, 0) > 0)]
+    return refresh_in_stock(wrong)
+
+
 def refresh_after_change(before: Mapping[int, int], after: Mapping[int, int]) -> None:
     """Refresh the flag of every product whose availability crossed zero."""
     refresh_in_stock(sorted(pid for pid, value in after.items() if crossed_zero(before.get(pid, 0), value)))

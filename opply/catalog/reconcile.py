@@ -1,10 +1,13 @@
-"""Drift between the availability store (Redis) and PostgreSQL.
+"""Drift between the availability store (Redis), PostgreSQL and the list flag.
 
 PostgreSQL's ``on_hand`` (and its version) is the truth; ``reserved`` must
-equal the sum of the live holds. Drift can come from Redis being unreachable
-while stock changed, a process dying mid-way, or a manual edit. Repairing it
-is safe at any time: on-hand values are applied by version, and the reserved
-counters are recomputed from the holds in the same pass.
+equal the sum of the live holds; a product's ``in_stock`` flag (which the
+customer list filters on) must say whether anything is available, i.e.
+on hand minus reserved is positive. Drift can come from Redis being
+unreachable while stock changed, a process dying mid-way, or a manual edit.
+Repairing it is safe at any time: on-hand values are applied by version, the
+reserved counters are recomputed from the holds, and flags are re-derived
+under their row locks.
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from opply.catalog import inventory
-from opply.catalog.models import Stock
+from opply.catalog.listing import refresh_in_stock
+from opply.catalog.models import Product, Stock
 from opply.catalog.stock import OnHand
 
 BATCH = 1000
@@ -30,6 +34,7 @@ def find_drift() -> list[Drift]:
     """Every product whose Redis state disagrees with PostgreSQL and the holds.
 
     Missing keys are not drift: they are rebuilt from PostgreSQL on first use.
+    The flag is checked for every product, keys or not.
     """
     reserved = inventory.reserved_by_holds()
     drift: list[Drift] = []
@@ -45,7 +50,11 @@ def find_drift() -> list[Drift]:
             break
         last_id = rows[-1][0]
         stored = inventory.stored_state(pid for pid, _, _ in rows)
+        flags = dict(Product.objects.using("default").filter(id__in=[pid for pid, _, _ in rows]).values_list("id", "in_stock"))
         for pid, on_hand, _version in rows:
+            expected_flag = on_hand - reserved.get(pid, 0) > 0
+            if flags.get(pid) is not None and flags[pid] != expected_flag:
+                drift.append(Drift(pid, "in_stock", int(flags[pid]), int(expected_flag)))
             state = stored[pid]
             if state is None:
                 continue
@@ -57,7 +66,8 @@ def find_drift() -> list[Drift]:
 
 
 def repair(drift: list[Drift]) -> None:
-    """Apply PostgreSQL's on-hand values and recompute reserved counters."""
+    """Apply PostgreSQL's on-hand values, recompute reserved counters, then
+    re-derive the list flag of every drifting product."""
     on_hand_ids = sorted({d.product_id for d in drift if d.field == "on_hand"})
     if on_hand_ids:
         truth = {
@@ -70,3 +80,4 @@ def repair(drift: list[Drift]) -> None:
     for d in drift:
         if d.field == "reserved":
             inventory.set_reserved(d.product_id, d.expected)
+    refresh_in_stock(sorted({d.product_id for d in drift}))

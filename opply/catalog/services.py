@@ -152,12 +152,6 @@ def publish_on_hand(values: dict[int, OnHand]) -> None:
     publish_availability_changes(changes)
 
 
-def resync_in_stock(product_ids: list[int] | None = None) -> int:
-    """Re-derive the list flag for these (or all) products; used by reconciliation."""
-    ids = product_ids if product_ids is not None else list(Product.objects.values_list("id", flat=True))
-    return refresh_in_stock(ids)
-
-
 def publish_availability_changes(changes: list[inventory.Change]) -> None:
     """After a reservation, release or commit: refresh the list flag of products
     whose availability crossed zero (rare; a no-op otherwise).

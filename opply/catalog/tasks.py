@@ -7,6 +7,7 @@ import logging
 from celery import shared_task
 
 from opply.catalog import inventory
+from opply.catalog.listing import repair_in_stock
 from opply.catalog.models import Stock
 from opply.catalog.services import publish_availability_changes
 from opply.catalog.stock import OnHand
@@ -44,15 +45,25 @@ def release_expired_holds() -> int:
 
 
 @shared_task(ignore_result=True)
-def resync_availability(batch: int = 1000) -> None:
+def resync_availability(batch: int = 1000) -> int:
     """Apply PostgreSQL's on-hand values to the store by version: repairs what
-    was missed while Redis was unreachable, and never goes back in time."""
-    last_id = 0
+    was missed while Redis was unreachable, and never goes back in time.
+    Then repair the list flag wherever it disagrees with availability (a
+    product that sold out while Redis was down, or whose keys were rebuilt
+    after Redis restarted empty, crosses zero in no script: nothing else
+    would flip it). Returns how many flags were repaired."""
+    last_id, repaired = 0, 0
     while True:
         rows = list(
-            Stock.objects.filter(product_id__gt=last_id).order_by("product_id").values_list("product_id", "on_hand", "version")[:batch]
+            Stock.objects.using("default")
+            .filter(product_id__gt=last_id)
+            .order_by("product_id")
+            .values_list("product_id", "on_hand", "version")[:batch]
         )
         if not rows:
-            return
+            if repaired:
+                logger.warning("resync repaired the in_stock flag of %d product(s)", repaired)
+            return repaired
         last_id = rows[-1][0]
         publish_availability_changes(inventory.sync_on_hand({pid: OnHand(on_hand, version) for pid, on_hand, version in rows}))
+        repaired += repair_in_stock([pid for pid, _, _ in rows])

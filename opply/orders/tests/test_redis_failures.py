@@ -1,9 +1,13 @@
 """Orders and availability when Redis is down, comes back, or comes back empty."""
 
+import io
+
 import pytest
 from django.core.management import CommandError, call_command
 
 from opply.catalog import inventory
+from opply.catalog.models import Product
+from opply.catalog.tasks import resync_availability
 from opply.catalog.tests.factories import make_product
 from opply.common.redis import get_redis, reset_redis_client
 from opply.common.testing import assert_problem
@@ -99,3 +103,57 @@ def test_reconcile_repairs_a_leaked_reserved_counter():
     call_command("inventory_reconcile", "--fix")
 
     assert available(product) == 5
+
+
+def _listed(client) -> list[str]:  # type: ignore[no-untyped-def]
+    return [row["id"] for row in client.get("/api/catalog/products/").json()["results"]]
+
+
+def test_a_product_that_sold_out_while_redis_was_down_leaves_the_list(customer_client, settings):
+    product = make_product(quantity=2)
+    kept = make_product(quantity=5)
+    assert available(product) == 2
+    real_url = settings.REDIS_URL
+    reset_redis_client()
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    assert order(customer_client, (product, 2)).status_code == 201  # on PostgreSQL alone
+    settings.REDIS_URL = real_url
+    reset_redis_client()
+    get_redis().flushdb()  # Redis comes back empty
+
+    assert _listed(customer_client) == [str(kept.public_id)]
+    call_command("inventory_reconcile")  # no drift left behind
+
+
+def test_reconcile_reports_and_repairs_a_stale_in_stock_flag(customer_client):
+    sold_out = make_product(quantity=1)
+    order(customer_client, (sold_out, 1))
+    restocked = make_product(quantity=3)
+    # Flags left stale (a refresh that could not run): the list shows a
+    # product nobody can buy and hides one that is for sale.
+    Product.objects.filter(id=sold_out.id).update(in_stock=True)
+    Product.objects.filter(id=restocked.id).update(in_stock=False)
+
+    out = io.StringIO()
+    with pytest.raises(CommandError):
+        call_command("inventory_reconcile", stdout=out)
+    assert f"DRIFT product {sold_out.id} in_stock: redis=1 expected=0" in out.getvalue()
+    assert f"DRIFT product {restocked.id} in_stock: redis=0 expected=1" in out.getvalue()
+    call_command("inventory_reconcile", "--fix")
+    call_command("inventory_reconcile")
+
+    assert _listed(customer_client) == [str(restocked.public_id)]
+
+
+def test_the_periodic_resync_repairs_stale_in_stock_flags(customer_client):
+    sold_out = make_product(quantity=1)
+    order(customer_client, (sold_out, 1))
+    restocked = make_product(quantity=3)
+    Product.objects.filter(id=sold_out.id).update(in_stock=True)
+    Product.objects.filter(id=restocked.id).update(in_stock=False)
+    get_redis().flushdb()  # and Redis restarted empty: no key crosses zero
+
+    assert resync_availability() == 2
+
+    assert _listed(customer_client) == [str(restocked.public_id)]
+    call_command("inventory_reconcile")

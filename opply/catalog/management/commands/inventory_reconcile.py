@@ -1,11 +1,13 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from opply.catalog.reconcile import find_drift, repair
-from opply.catalog.services import resync_in_stock
 
 
 class Command(BaseCommand):
-    help = "Report drift between the availability store (Redis) and PostgreSQL; --fix repairs it. Exits 1 on unrepaired drift."
+    help = (
+        "Report drift between the availability store (Redis), PostgreSQL and the products' in_stock flags; "
+        "--fix repairs it. Exits 1 on unrepaired drift."
+    )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--fix", action="store_true", help="Repair the drift found (safe while the service runs).")
@@ -20,5 +22,4 @@ class Command(BaseCommand):
         if not fix:
             raise CommandError(f"{len(drift)} drifting value(s); run with --fix to repair")
         repair(drift)
-        resync_in_stock(sorted({d.product_id for d in drift}))
         self.stdout.write(f"repaired {len(drift)} drifting value(s)")
