@@ -5,6 +5,7 @@ A `.env` file in the project root is read for convenience, but real environment
 variables always win over it (django-environ's ``overwrite=False``).
 """
 
+import math
 from datetime import timedelta
 from pathlib import Path
 
@@ -231,6 +232,12 @@ CART_MAX_LIFETIME_SECONDS = env.int("CART_MAX_LIFETIME_SECONDS", default=3600)
 # Anti-hoarding (OWASP API6): how much one customer's cart may hold.
 CART_MAX_UNITS_PER_PRODUCT = env.int("CART_MAX_UNITS_PER_PRODUCT", default=100)
 CART_MAX_LINES = env.int("CART_MAX_LINES", default=50)
+# How long a request may hold its Idempotency-Key before a retry may take it
+# over (sooner when its process is known to be dead): what a request can take
+# with the request database timeouts above, and a margin.
+IDEMPOTENCY_LEASE_SECONDS = env.int(
+    "IDEMPOTENCY_LEASE_SECONDS", default=max(5, 2 * math.ceil(DATABASE_TIMEOUTS["web"]["statement_timeout_ms"] / 1000))
+)
 # How often the sweeper gives back the stock of expired carts.
 CART_SWEEP_SECONDS = env.float("CART_SWEEP_SECONDS", default=10.0)
 # "sync": an order is confirmed (201) or refused (409) within the request.

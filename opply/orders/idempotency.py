@@ -6,14 +6,20 @@ A key belongs to one customer and lives 24 hours.
   the order it describes: "the order exists" and "the key has a stored
   response" are never out of step. A unique constraint on (customer, key)
   makes a second order for one key impossible, whatever else fails.
-* "Still running" is a short-lived Redis lock (``SET NX``) holding the
-  request's fingerprint: a retry meanwhile gets 409 (or 422 for another body)
-  without touching PostgreSQL. The lock expires after ``LOCK_SECONDS``, so
-  the key of a request whose worker died can be used again. Once the outcome
-  is stored, the lock says so for 24 hours and retries read the stored row.
-* If Redis is down, or lost the lock, requests go ahead and the unique
-  constraint decides: the loser rolls back (releasing what it reserved) and
-  replays the winner's response.
+* "Still running" is a Redis lock (``SET NX``) holding the request's
+  fingerprint, a lease and its owner (host, PID namespace, PID): a retry
+  meanwhile gets 409 (or 422 for another body) without touching PostgreSQL.
+  A worker that dies mid-request (killed by gunicorn's timeout, the OOM
+  killer, a deploy) must not block its client's retries for long, so a retry
+  takes the key over as soon as the owner is known dead (same host and PID
+  namespace, and its PID is gone: at once) or its lease has run out
+  (``IDEMPOTENCY_LEASE_SECONDS``, the longest a request can take given its
+  database timeouts). The taker first looks for an outcome the dead owner
+  may have committed, and replays it. Once the outcome is stored, the lock
+  says so for 24 hours and retries read the stored row.
+* If Redis is down, or lost the lock, or a lease ran out while its owner
+  still ran, requests go ahead and the unique constraint decides: the loser
+  rolls back (releasing what it reserved) and replays the winner's response.
 """
 
 from __future__ import annotations
@@ -21,12 +27,18 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
+import os
 import secrets
+import socket
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cache
 from typing import Any
 from uuid import UUID
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 from redis.exceptions import RedisError
@@ -38,9 +50,9 @@ from opply.orders.models import IdempotencyRecord
 logger = logging.getLogger(__name__)
 
 KEY_LIFETIME = timedelta(hours=24)
-LOCK_SECONDS = 60
 MAX_KEY_LENGTH = 255
 _DONE = "done"
+_RUNNING = "running"
 
 
 class IdempotencyInProgress(ProblemError):
@@ -65,6 +77,70 @@ class StoredResponse:
     body: Any
 
 
+@cache
+def _this_host() -> str:
+    """Where PIDs of this process are meaningful: the host name and the PID
+    namespace (two containers may share a host name, never a namespace)."""
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        namespace = ""
+    return f"{socket.gethostname()}/{namespace}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
+
+
+@dataclass(frozen=True)
+class _Lock:
+    """What the Redis lock says: whose request, for which body, until when."""
+
+    fingerprint: str
+    state: str  # _RUNNING or _DONE
+    host: str = ""
+    pid: int = 0
+    lease_until: float = 0.0
+    token: str = ""
+
+    def encode(self) -> str:
+        return json.dumps(
+            {"f": self.fingerprint, "s": self.state, "h": self.host, "p": self.pid, "u": self.lease_until, "t": self.token},
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def decode(cls, raw: str) -> _Lock:
+        if not raw.startswith("{"):  # written by an older version: "<fingerprint>:<token or done>"
+            fingerprint, _, rest = raw.partition(":")
+            return cls(fingerprint, _DONE if rest == _DONE else _RUNNING, token=rest)
+        value = json.loads(raw)
+        return cls(value["f"], value["s"], value.get("h", ""), int(value.get("p", 0)), float(value.get("u", 0.0)), value.get("t", ""))
+
+    @classmethod
+    def running(cls, fingerprint: str) -> _Lock:
+        lease = settings.IDEMPOTENCY_LEASE_SECONDS
+        return cls(fingerprint, _RUNNING, _this_host(), os.getpid(), time.time() + lease, secrets.token_hex(8))
+
+    def owner_gone(self) -> bool:
+        """The request holding this lock can no longer finish: its lease ran
+        out, or its process is known to be dead."""
+        if time.time() >= self.lease_until:
+            return True
+        return self.host == _this_host() and self.pid > 0 and not _pid_alive(self.pid)
+
+
+# Replace the lock only if it still holds what we read (two retries racing to
+# take over a dead owner's key: one wins). KEYS: lock. ARGV: expected, new.
+_TAKE_OVER = "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL') return 1 end return 0"
+
+
 @dataclass
 class Claim:
     """The right to process one request for (customer, key)."""
@@ -72,7 +148,7 @@ class Claim:
     customer_id: UUID
     key: str
     fingerprint: str
-    lock_token: str | None = field(default=None)  # None: Redis did not answer
+    lock_value: str | None = field(default=None)  # None: Redis did not answer
 
     @property
     def lock_key(self) -> str:
@@ -105,13 +181,13 @@ class Claim:
 
     def _mark_done(self) -> None:
         try:
-            get_redis().set(self.lock_key, f"{self.fingerprint}:{_DONE}", ex=int(KEY_LIFETIME.total_seconds()))
+            get_redis().set(self.lock_key, _Lock(self.fingerprint, _DONE).encode(), ex=int(KEY_LIFETIME.total_seconds()))
         except RedisError:
             logger.warning("Redis unreachable: idempotency lock %s not marked done", self.key)
 
     def abandon(self) -> None:
         """Forget the claim: the request did not run to an outcome worth replaying."""
-        if self.lock_token is None:
+        if self.lock_value is None:
             return
         try:
             # Only our own lock: compare-and-delete in one script.
@@ -119,7 +195,7 @@ class Claim:
                 "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
                 1,
                 self.lock_key,
-                self.lock_token,
+                self.lock_value,
             )
         except RedisError:
             logger.warning("Redis unreachable: idempotency lock %s expires on its own", self.key)
@@ -164,25 +240,43 @@ def claim(*, customer_id: UUID, key: str, request_fingerprint: str) -> Claim | S
     Raises :class:`IdempotencyKeyReused` (422) or :class:`IdempotencyInProgress` (409).
     """
     lock_key = _lock_key(customer_id, key)
-    token = f"{request_fingerprint}:{secrets.token_hex(8)}"
-    try:
-        acquired = get_redis().set(lock_key, token, nx=True, ex=LOCK_SECONDS)
-        current = None if acquired else get_redis().get(lock_key)
-    except RedisError:
-        logger.warning("Redis unreachable: idempotency relies on the database constraint alone")
-        stored = stored_response(customer_id=customer_id, key=key, request_fingerprint=request_fingerprint)
-        return stored if stored is not None else Claim(customer_id, key, request_fingerprint)
-    if acquired:
-        return Claim(customer_id, key, request_fingerprint, token)
-    if current is None:  # the lock expired between SET and GET: try once more
-        return claim(customer_id=customer_id, key=key, request_fingerprint=request_fingerprint)
-    held_fingerprint, _, state = current.partition(":")
-    if held_fingerprint != request_fingerprint:
-        raise IdempotencyKeyReused()
-    if state == _DONE:
+    mine = _Lock.running(request_fingerprint).encode()
+    for _ in range(3):
+        try:
+            redis = get_redis()
+            acquired = redis.set(lock_key, mine, nx=True, ex=int(KEY_LIFETIME.total_seconds()))
+            current = None if acquired else redis.get(lock_key)
+            if acquired:
+                return Claim(customer_id, key, request_fingerprint, mine)
+            if current is None:  # expired between SET and GET: try again
+                continue
+            held = _Lock.decode(current)
+            if held.fingerprint != request_fingerprint:
+                raise IdempotencyKeyReused()
+            if held.state == _RUNNING and not held.owner_gone():
+                retry_after = min(max(math.ceil(held.lease_until - time.time()), 1), settings.IDEMPOTENCY_LEASE_SECONDS)
+                raise IdempotencyInProgress(headers={"Retry-After": str(retry_after)})
+            if held.state == _DONE:
+                stored = stored_response(customer_id=customer_id, key=key, request_fingerprint=request_fingerprint)
+                if stored is not None:
+                    return stored
+                # Marked done but the record is gone (deleted by hand, or a
+                # restored database): the request runs again.
+            # The owner is gone: take over, if no other retry did first.
+            if not redis.eval(_TAKE_OVER, 1, lock_key, current, mine):
+                continue
+        except RedisError:
+            logger.warning("Redis unreachable: idempotency relies on the database constraint alone")
+            stored = stored_response(customer_id=customer_id, key=key, request_fingerprint=request_fingerprint)
+            return stored if stored is not None else Claim(customer_id, key, request_fingerprint)
+        logger.warning("idempotency key of customer %s taken over from a request that died (%s, pid %s)", customer_id, held.host, held.pid)
+        taken = Claim(customer_id, key, request_fingerprint, mine)
+        # It may have committed its order just before dying: replay that.
         stored = stored_response(customer_id=customer_id, key=key, request_fingerprint=request_fingerprint)
         if stored is not None:
+            taken._mark_done()
             return stored
+        return taken
     raise IdempotencyInProgress(headers={"Retry-After": "1"})
 
 

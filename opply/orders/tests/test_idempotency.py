@@ -1,7 +1,17 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
+from django.db import connection
 from django.utils import timezone
 
 from opply.catalog.tests.factories import make_product
@@ -55,7 +65,7 @@ def test_a_claim_whose_request_died_is_taken_over(customer_client, customer):
     body = {"items": [{"product_id": str(product.public_id), "quantity": 1}]}
     fingerprint = idempotency.fingerprint("POST", "/api/orders/orders/", body)
     dead = idempotency.claim(customer_id=customer.public_id, key="died", request_fingerprint=fingerprint)
-    get_redis().delete(dead.lock_key)  # what LOCK_SECONDS of silence does
+    get_redis().delete(dead.lock_key)  # Redis lost the lock
 
     response = customer_client.post("/api/orders/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY="died")
 
@@ -181,3 +191,115 @@ def test_concurrent_retries_with_one_key_create_exactly_one_order(customer):
     assert all(r.json()["code"] == "idempotency_in_progress" for r in responses if r.status_code == 409)
     assert all(r.json()["id"] == next(iter(ids)) for r in responses if r.status_code == 201)
     assert live_holds() == []
+
+
+# --- A request whose process dies: retries are not blocked for long ----------------
+
+ROOT = Path(__file__).resolve().parents[3]
+
+# A process that claims a key and then works on it (sleeps) until killed.
+CLAIM_AND_WORK = """
+import sys, time, uuid, django
+django.setup()
+from opply.orders import idempotency
+claim = idempotency.claim(customer_id=uuid.UUID(sys.argv[1]), key=sys.argv[2], request_fingerprint=sys.argv[3])
+print(type(claim).__name__, flush=True)
+time.sleep(120)
+"""
+
+# A process that checks out a cart and dies right after its commit, before it
+# can tell Redis the request is done.
+CHECK_OUT_AND_DIE = """
+import os, sys, uuid, django
+django.setup()
+from opply.orders import cart, idempotency
+idempotency.Claim._mark_done = lambda self: os._exit(137)
+customer = uuid.UUID(sys.argv[1])
+claim = idempotency.claim(customer_id=customer, key=sys.argv[2], request_fingerprint=sys.argv[3])
+print(type(claim).__name__, flush=True)
+cart.cart_checkout(customer_id=customer, idempotency=claim)
+"""
+
+
+@contextmanager
+def other_process(code: str, *args: str, **env: str) -> Iterator[subprocess.Popen]:
+    """Run ``code`` in another Python process on the test database and Redis."""
+    db = connection.settings_dict
+    environment = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "TEST_REDIS_URL": settings.REDIS_URL,
+        **env,
+    }
+    process = subprocess.Popen([sys.executable, "-c", code, *args], cwd=ROOT, env=environment, stdout=subprocess.PIPE, text=True)  # noqa: S603
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == "Claim"
+        yield process
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+
+
+def _order_body(product) -> dict:  # type: ignore[no-untyped-def]
+    return {"items": [{"product_id": str(product.public_id), "quantity": 1}]}
+
+
+def test_a_retry_goes_ahead_at_once_when_the_process_that_held_the_key_was_killed(customer_client, customer):
+    product = make_product(quantity=10)
+    body = _order_body(product)
+    fingerprint = idempotency.fingerprint("POST", "/api/orders/orders/", body)
+
+    with other_process(CLAIM_AND_WORK, str(customer.public_id), "k-killed", fingerprint) as owner:
+        busy = customer_client.post("/api/orders/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY="k-killed")
+        assert_problem(busy, 409, "idempotency_in_progress")
+        owner.send_signal(signal.SIGKILL)
+        owner.wait(timeout=10)
+
+        started = time.monotonic()
+        retry = customer_client.post("/api/orders/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY="k-killed")
+        took = time.monotonic() - started
+
+    assert retry.status_code == 201, retry.content
+    assert took < 1
+    assert Order.objects.count() == 1
+    assert on_hand(product) == 9
+    assert live_holds() == []
+
+
+def test_a_retry_goes_ahead_once_the_lease_of_a_request_that_still_runs_is_over(customer_client, customer):
+    product = make_product(quantity=10)
+    body = _order_body(product)
+    fingerprint = idempotency.fingerprint("POST", "/api/orders/orders/", body)
+
+    with other_process(CLAIM_AND_WORK, str(customer.public_id), "k-slow", fingerprint, IDEMPOTENCY_LEASE_SECONDS="1"):
+        busy = customer_client.post("/api/orders/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY="k-slow")
+        assert_problem(busy, 409, "idempotency_in_progress")
+        assert busy["Retry-After"] == "1"
+        time.sleep(1.1)
+        retry = customer_client.post("/api/orders/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY="k-slow")
+
+    assert retry.status_code == 201, retry.content
+    assert Order.objects.count() == 1
+
+
+def test_a_checkout_whose_process_died_right_after_committing_is_replayed_not_refused(customer_client, customer):
+    from opply.orders.tests.test_cart import CART, CHECKOUT, add
+
+    product = make_product(quantity=10)
+    add(customer_client, product, 3)
+    fingerprint = idempotency.fingerprint("POST", CHECKOUT, {})
+
+    with other_process(CHECK_OUT_AND_DIE, str(customer.public_id), "co-died", fingerprint) as owner:
+        assert owner.wait(timeout=30) == 137  # committed, then died before marking the key done
+    assert Order.objects.count() == 1
+
+    retry = customer_client.post(CHECKOUT, HTTP_IDEMPOTENCY_KEY="co-died")
+
+    assert retry.status_code == 201, retry.content
+    assert retry["Idempotent-Replayed"] == "true"
+    assert retry.json()["id"] == str(Order.objects.get().public_id)
+    assert customer_client.get(CART).json()["items"] == []
+    assert Order.objects.count() == 1
+    assert on_hand(product) == 7
