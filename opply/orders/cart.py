@@ -241,25 +241,34 @@ def cart_checkout(*, customer_id: UUID, idempotency: Claim | None = None) -> Ord
 
     The cart's hold moves to the order being placed (so neither the sweeper
     nor the customer can change it meanwhile); on success the cart is empty,
-    on failure its lines go back into the cart with a fresh time to live.
+    on failure its lines go back into the cart with a fresh time to live. A
+    process that dies in between cannot give them back: with an
+    Idempotency-Key, the retry finds them under the key's holder; without
+    one, the sweeper returns them to stock after ``ORDER_HOLD_SECONDS``.
     """
     cart = cart_holder(customer_id)
-    order_holder = f"order:{uuid.uuid4()}"
+    order_holder = idempotency.holder if idempotency is not None else f"order:{uuid.uuid4()}"
     try:
         transfer = inventory.transfer_hold(cart, order_holder, ttl_seconds=services.ORDER_HOLD_SECONDS)
+        held = transfer.lines
+        if idempotency is not None:
+            # The holder is named after the key: if an earlier attempt with
+            # this key took the cart over and died before it could order or
+            # give it back, its lines are there too, and are ordered now.
+            held = inventory.held_by(order_holder)
     except RedisError:
         raise _unavailable() from None
     publish_availability_changes(transfer.released)
-    if not transfer.lines:
+    if not held:
         raise CartEmpty()
     # From here on the order holds the cart: whatever fails, the cart gets it back.
     try:
-        products = catalog_selectors.product_summaries(transfer.lines)
-        missing = sorted(set(transfer.lines) - set(products))
+        products = catalog_selectors.product_summaries(held)
+        missing = sorted(set(held) - set(products))
         if missing:
             logger.error("checkout of %s: products %s are not in the database", cart, missing)
             raise CartLineUnavailable()
-        lines = [services.LineRequest(products[pid].public_id, qty) for pid, qty in sorted(transfer.lines.items())]
+        lines = [services.LineRequest(products[pid].public_id, qty) for pid, qty in sorted(held.items())]
         return services.order_place(customer_id=customer_id, lines=lines, idempotency=idempotency, holder=order_holder)
     except BaseException:
         try:

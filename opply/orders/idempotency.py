@@ -154,6 +154,17 @@ class Claim:
     def lock_key(self) -> str:
         return _lock_key(self.customer_id, self.key)
 
+    @property
+    def holder(self) -> str:
+        """The availability-store holder of this request's reservation.
+
+        Named after the key, not the attempt: a retry after a process died
+        mid-request finds (and reuses) what that attempt reserved or took over
+        from the cart, instead of holding the same units a second time until
+        the sweeper frees them.
+        """
+        return f"order:{self.lock_key.removeprefix('idem:')}"
+
     def complete(self, *, status: int, body: Any) -> None:
         """Store the outcome (inside the order's transaction for a success).
 

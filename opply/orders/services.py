@@ -109,7 +109,9 @@ def _reserve(holder: str, lines: Sequence[LineRequest], products: dict[UUID, cat
     """Reserve every line for ``holder``; False if Redis is down (PostgreSQL alone decides)."""
     quantities = {products[line.product_id].id: line.quantity for line in lines}
     try:
-        result = inventory.adjust_hold(holder, quantities, ttl_seconds=ORDER_HOLD_SECONDS)
+        # To these quantities, not by them: a retry reusing the holder of an
+        # attempt that died (see Claim.holder) holds each unit once.
+        result = inventory.adjust_hold(holder, quantities, ttl_seconds=ORDER_HOLD_SECONDS, absolute=True)
     except RedisError:
         logger.warning("availability store unreachable: placing the order on PostgreSQL alone")
         return False
@@ -164,7 +166,7 @@ def order_place(
     ]
     releases_on_failure = False
     if holder is None:
-        holder = f"order:{order_id}"
+        holder = idempotency.holder if idempotency is not None else f"order:{order_id}"
         releases_on_failure = _reserve(holder, lines, products)
     # Whatever fails from here until the commit (a timeout, a dropped
     # connection, a bug) gives the reservation back: nothing may stay held.

@@ -19,7 +19,7 @@ from opply.common.redis import get_redis
 from opply.common.testing import assert_problem, bearer_client, run_concurrently
 from opply.orders import idempotency
 from opply.orders.models import IdempotencyRecord, Order
-from opply.orders.tests.helpers import live_holds, on_hand, order
+from opply.orders.tests.helpers import assert_inventory_consistent, available, live_holds, on_hand, order
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "replica"])
 
@@ -303,3 +303,67 @@ def test_a_checkout_whose_process_died_right_after_committing_is_replayed_not_re
     assert customer_client.get(CART).json()["items"] == []
     assert Order.objects.count() == 1
     assert on_hand(product) == 7
+
+
+# Processes that die inside the order's transaction, after reserving (a direct
+# order) or after taking the cart over (a checkout).
+ORDER_AND_DIE_MID_TRANSACTION = """
+import os, sys, uuid, django
+django.setup()
+from opply.orders import idempotency, services
+services.apply_stock_movements = lambda *args, **kwargs: os._exit(137)
+customer = uuid.UUID(sys.argv[1])
+claim = idempotency.claim(customer_id=customer, key=sys.argv[2], request_fingerprint=sys.argv[3])
+print(type(claim).__name__, flush=True)
+services.order_place(customer_id=customer, lines=[services.LineRequest(uuid.UUID(sys.argv[4]), int(sys.argv[5]))], idempotency=claim)
+"""
+CHECK_OUT_AND_DIE_MID_TRANSACTION = """
+import os, sys, uuid, django
+django.setup()
+from opply.orders import cart, idempotency, services
+services.apply_stock_movements = lambda *args, **kwargs: os._exit(137)
+customer = uuid.UUID(sys.argv[1])
+claim = idempotency.claim(customer_id=customer, key=sys.argv[2], request_fingerprint=sys.argv[3])
+print(type(claim).__name__, flush=True)
+cart.cart_checkout(customer_id=customer, idempotency=claim)
+"""
+
+
+def test_the_retry_of_an_order_whose_process_died_holds_the_stock_once(customer_client, customer):
+    product = make_product(quantity=3)
+    body = {"items": [{"product_id": str(product.public_id), "quantity": 3}]}
+    fingerprint = idempotency.fingerprint("POST", "/api/orders/orders/", body)
+
+    with other_process(ORDER_AND_DIE_MID_TRANSACTION, str(customer.public_id), "k-mid", fingerprint, str(product.public_id), "3") as owner:
+        assert owner.wait(timeout=30) == 137
+    assert not Order.objects.exists()
+    assert available(product) == 0  # what the dead attempt reserved
+
+    retry = customer_client.post("/api/orders/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY="k-mid")
+
+    assert retry.status_code == 201, retry.content
+    assert Order.objects.count() == 1
+    assert on_hand(product) == 0
+    assert live_holds() == []
+    assert_inventory_consistent(product)
+
+
+def test_the_retry_of_a_checkout_whose_process_died_orders_the_cart_it_had_taken(customer_client, customer):
+    from opply.orders.tests.test_cart import CART, CHECKOUT, add
+
+    product = make_product(quantity=5)
+    add(customer_client, product, 2)
+    fingerprint = idempotency.fingerprint("POST", CHECKOUT, {})
+
+    with other_process(CHECK_OUT_AND_DIE_MID_TRANSACTION, str(customer.public_id), "co-mid", fingerprint) as owner:
+        assert owner.wait(timeout=30) == 137
+    assert not Order.objects.exists()
+    assert customer_client.get(CART).json()["items"] == []  # the dead attempt had taken it
+
+    retry = customer_client.post(CHECKOUT, HTTP_IDEMPOTENCY_KEY="co-mid")
+
+    assert retry.status_code == 201, retry.content
+    assert [(item["product_id"], item["quantity"]) for item in retry.json()["items"]] == [(str(product.public_id), 2)]
+    assert on_hand(product) == 3
+    assert live_holds() == []
+    assert_inventory_consistent(product)
