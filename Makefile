@@ -21,6 +21,7 @@ HOST ?= 127.0.0.1
 
 .PHONY: help install db migrate seed serve run dev worker test lint format fuzz
 .PHONY: run-docker stop-docker image smoke test-deploy lint-deploy
+.PHONY: test-replica test-faults
 
 # Deployment (Dockerfile, compose.yaml, deploy/): the base image of the API
 # image, the image's name, the container engine, and the deployment checks' venv.
@@ -70,6 +71,16 @@ worker: install ## Celery worker and beat (cart sweeper, housekeeping) on queue 
 
 test: install ## Run the test suite against the local PostgreSQL and Redis (always the test settings)
 	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) -m pytest
+
+# The system suites build their own PostgreSQL primary + streaming standby on
+# free ports in SYSTEM_TEST_PORTS (default 16000-16099) and remove them after.
+SYSTEM_PYTEST = DJANGO_SETTINGS_MODULE=config.settings.test $(PY) -m pytest -p tests.system.plugin tests/system
+
+test-replica: install ## Replica suite on a real primary + pg_basebackup hot standby of its own (slow)
+	$(SYSTEM_PYTEST) -m replica
+
+test-faults: install ## Fault suite: Redis, connections, gunicorn and Celery workers killed or blocked under load (slow)
+	$(SYSTEM_PYTEST) -m faults
 
 lint: install ## ruff lint + format check, no missing migrations, a valid OpenAPI schema
 	$(VENV)/bin/ruff check .

@@ -16,8 +16,10 @@ that instance's problem.
 
 Lag is measured at most every ``REPLICA_LAG_CHECK_SECONDS`` per process,
 from both ends: the replica is caught up if it has replayed the primary's
-current WAL position; otherwise its lag is the age of the last transaction
-it replayed (``pg_last_xact_replay_timestamp``). Readiness reports the same
+flushed WAL position (what the primary can send it: comparing with the
+insert or write position would report an idle replica as behind); otherwise
+its lag is the age of the last transaction it replayed
+(``pg_last_xact_replay_timestamp``). Readiness reports the same
 figure against the same threshold.
 """
 
@@ -112,7 +114,7 @@ def measure_lag() -> float:
     """
     global _last_lag
     with connections[PRIMARY].cursor() as cursor:
-        cursor.execute("SELECT pg_current_wal_lsn()::text")
+        cursor.execute("SELECT pg_current_wal_flush_lsn()::text")
         (primary_lsn,) = cursor.fetchone()
     with connections[REPLICA].cursor() as cursor:
         cursor.execute(
