@@ -109,7 +109,7 @@ def check_broker_and_worker() -> tuple[Check, Check]:
     consumers: int | None = None
     try:
         with Connection(settings.CELERY_BROKER_URL, connect_timeout=2) as connection:
-            connection.ensure_connection(max_retries=1)
+            connection.ensure_connection(max_retries=1, interval_start=0)
             try:
                 _, messages, consumers = connection.default_channel.queue_declare(queue=queue, passive=True)
             except connection.channel_errors:

@@ -29,6 +29,10 @@ ORDER_ERRORS = {
     400: OpenApiResponse(description="Invalid input; nothing reserved or written."),
     409: OpenApiResponse(description="`insufficient_stock` (with `lines`: available per short line) or `idempotency_in_progress`."),
     422: OpenApiResponse(description="`idempotency_key_reused`: the key was used with another body."),
+    503: OpenApiResponse(
+        description="`database_busy` (a lock or statement timeout) or `database_unavailable` (the connection failed): nothing was "
+        "ordered. Retry after `Retry-After` seconds with the same `Idempotency-Key`."
+    ),
 }
 
 

@@ -81,7 +81,18 @@ class CheckoutApi(APIView):
     @extend_schema(
         request=None,
         parameters=[IDEMPOTENCY_PARAMETER],
-        responses={201: OrderSerializer, **ORDER_ERRORS, 503: CART_ERRORS[503]},
+        responses={
+            201: OrderSerializer,
+            **ORDER_ERRORS,
+            409: OpenApiResponse(
+                description="`insufficient_stock`, `cart_empty`, `cart_line_unavailable` (a line names a product that no longer "
+                "exists: nothing ordered, the cart is kept) or `idempotency_in_progress`."
+            ),
+            503: OpenApiResponse(
+                description="Carts are unavailable (Redis down), or the database is busy/unavailable; the cart is kept. "
+                "Retry after `Retry-After` with the same `Idempotency-Key`."
+            ),
+        },
         summary="Turn the cart into an order (same commit path as a direct order)",
     )
     def post(self, request: Request) -> Response:
