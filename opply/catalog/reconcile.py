@@ -25,8 +25,8 @@ BATCH = 1000
 @dataclass(frozen=True)
 class Drift:
     product_id: int
-    field: str
-    redis: int | None
+    field: str  # "on_hand" or "reserved" (in Redis), "in_stock" (the product row's flag, 0 or 1)
+    found: int | None
     expected: int
 
 

@@ -305,19 +305,10 @@ def test_a_checkout_whose_process_died_right_after_committing_is_replayed_not_re
     assert on_hand(product) == 7
 
 
-# Processes that die inside the order's transaction, after reserving (a direct
-# order) or after taking the cart over (a checkout).
-ORDER_AND_DIE_MID_TRANSACTION = """
-import os, sys, uuid, django
-django.setup()
-from opply.orders import idempotency, services
-services.apply_stock_movements = lambda *args, **kwargs: os._exit(137)
-customer = uuid.UUID(sys.argv[1])
-claim = idempotency.claim(customer_id=customer, key=sys.argv[2], request_fingerprint=sys.argv[3])
-print(type(claim).__name__, flush=True)
-services.order_place(customer_id=customer, lines=[services.LineRequest(uuid.UUID(sys.argv[4]), int(sys.argv[5]))], idempotency=claim)
-"""
-CHECK_OUT_AND_DIE_MID_TRANSACTION = """
+# A process that dies inside the order's transaction, after reserving (a
+# direct order: argv "order <product> <quantity>") or after taking the cart
+# over (argv "checkout").
+DIE_MID_TRANSACTION = """
 import os, sys, uuid, django
 django.setup()
 from opply.orders import cart, idempotency, services
@@ -325,7 +316,11 @@ services.apply_stock_movements = lambda *args, **kwargs: os._exit(137)
 customer = uuid.UUID(sys.argv[1])
 claim = idempotency.claim(customer_id=customer, key=sys.argv[2], request_fingerprint=sys.argv[3])
 print(type(claim).__name__, flush=True)
-cart.cart_checkout(customer_id=customer, idempotency=claim)
+if sys.argv[4] == "checkout":
+    cart.cart_checkout(customer_id=customer, idempotency=claim)
+else:
+    line = services.LineRequest(uuid.UUID(sys.argv[5]), int(sys.argv[6]))
+    services.order_place(customer_id=customer, lines=[line], idempotency=claim)
 """
 
 
@@ -334,7 +329,7 @@ def test_the_retry_of_an_order_whose_process_died_holds_the_stock_once(customer_
     body = {"items": [{"product_id": str(product.public_id), "quantity": 3}]}
     fingerprint = idempotency.fingerprint("POST", "/api/orders/orders/", body)
 
-    with other_process(ORDER_AND_DIE_MID_TRANSACTION, str(customer.public_id), "k-mid", fingerprint, str(product.public_id), "3") as owner:
+    with other_process(DIE_MID_TRANSACTION, str(customer.public_id), "k-mid", fingerprint, "order", str(product.public_id), "3") as owner:
         assert owner.wait(timeout=30) == 137
     assert not Order.objects.exists()
     assert available(product) == 0  # what the dead attempt reserved
@@ -355,7 +350,7 @@ def test_the_retry_of_a_checkout_whose_process_died_orders_the_cart_it_had_taken
     add(customer_client, product, 2)
     fingerprint = idempotency.fingerprint("POST", CHECKOUT, {})
 
-    with other_process(CHECK_OUT_AND_DIE_MID_TRANSACTION, str(customer.public_id), "co-mid", fingerprint) as owner:
+    with other_process(DIE_MID_TRANSACTION, str(customer.public_id), "co-mid", fingerprint, "checkout") as owner:
         assert owner.wait(timeout=30) == 137
     assert not Order.objects.exists()
     assert customer_client.get(CART).json()["items"] == []  # the dead attempt had taken it

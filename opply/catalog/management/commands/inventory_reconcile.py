@@ -15,7 +15,7 @@ class Command(BaseCommand):
     def handle(self, *args, fix: bool, **options) -> None:
         drift = find_drift()
         for d in drift:
-            self.stdout.write(f"DRIFT product {d.product_id} {d.field}: redis={d.redis} expected={d.expected}")
+            self.stdout.write(f"DRIFT product {d.product_id} {d.field}: found={d.found} expected={d.expected}")
         if not drift:
             self.stdout.write("availability store OK: no drift")
             return
