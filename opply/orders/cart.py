@@ -136,8 +136,8 @@ def _change(customer_id: UUID, product: catalog_selectors.ProductForOrder, quant
     reservation; should anything still fail after it, the change is undone.
     A client that retries a failed add therefore never holds twice."""
     holder = cart_holder(customer_id)
-    known = catalog_selectors.product_summaries(set(_live_lines(customer_id)) | {product.id})
-    known[product.id] = product
+    others = set(_live_lines(customer_id)) - {product.id}
+    known = {**(catalog_selectors.product_summaries(others) if others else {}), product.id: product}
     try:
         result = inventory.adjust_hold(
             holder,

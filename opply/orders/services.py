@@ -143,7 +143,9 @@ def order_place(
 
     ``holder`` names a reservation that already covers ``lines`` (a checked-out
     cart): it is committed on success and left to the caller on failure.
-    Without it the lines are reserved here first, and released on failure.
+    Without it the lines are reserved here first (under the idempotency
+    key's holder when there is one, so that a retry after a dead attempt
+    reuses that attempt's reservation), and released on any failure.
     Raises :class:`InsufficientStock` (409) with the available quantity of
     every short line; nothing is ever written in part.
     """

@@ -46,8 +46,6 @@ logger = logging.getLogger(__name__)
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
-__all__ = ["PRIMARY", "REPLICA", "PrimaryReplicaRouter", "ReplicaPinningMiddleware", "pin_to_primary"]
-
 _pinned_to_primary: ContextVar[bool] = ContextVar("opply_pinned_to_primary", default=False)
 
 
