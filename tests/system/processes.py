@@ -232,7 +232,13 @@ class CeleryWorker:
         self.process = None
 
     def cleanup(self) -> None:
+        """Stop, and remove the worker's files and its queue from the broker."""
+        from django.conf import settings
+        from kombu import Connection
+
         self.stop()
         for entry in self.directory.iterdir():
             entry.unlink(missing_ok=True)
         self.directory.rmdir()
+        with Connection(settings.CELERY_BROKER_URL, connect_timeout=5) as connection:
+            connection.default_channel.queue_delete(self.queue)

@@ -125,14 +125,20 @@ def test_primary_connections_terminated_under_order_load(pair, report):
         deadline = time.monotonic() + 3
         while time.monotonic() < deadline:
             # Every client backend of the app's database but this one: a
-            # failover, a restart, a proxy dropping connections.
-            terminated += pair.primary.sql(
-                """
-                SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-                 WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> pg_backend_pid()
-                """
-            )[0][0]
-            time.sleep(0.25)
+            # failover, a restart, a proxy dropping connections. The stock
+            # table is locked for a moment first, so that some of them are
+            # caught in the middle of an order's transaction.
+            with pair.primary.connect() as killer:
+                killer.execute('LOCK TABLE "catalog"."stock" IN EXCLUSIVE MODE')
+                time.sleep(0.3)
+                terminated += killer.execute(
+                    """
+                    SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                     WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> pg_backend_pid()
+                    """
+                ).fetchone()[0]
+                killer.rollback()
+            time.sleep(0.2)
 
         tally.phase = "after"
         time.sleep(1.5)
@@ -140,7 +146,8 @@ def test_primary_connections_terminated_under_order_load(pair, report):
 
     invariants = assert_invariants()
     report.update(
-        scenario="primary connections terminated (pg_terminate_backend every 0.25 s for 3 s) under order load",
+        scenario="primary connections terminated (pg_terminate_backend of every app backend, twice a second for 3 s, "
+        "some caught mid-transaction) under order load",
         backends_terminated=terminated,
         **tally.as_report(),
         invariants=invariants,
@@ -155,7 +162,7 @@ def test_primary_connections_terminated_under_order_load(pair, report):
 
 def test_a_table_lock_never_freezes_the_api(pair, report):
     product = make_product(quantity=2000)
-    lock_seconds = 8
+    lock_seconds = 10
     lock_timeout = settings.DATABASE_TIMEOUTS["web"]["lock_timeout_ms"] / 1000
     tally = Tally()
     probes: dict[str, list[Reply]] = {"live": [], "cached list": []}
@@ -199,13 +206,13 @@ def test_a_table_lock_never_freezes_the_api(pair, report):
     # (plus, at worst, the wait for a worker another blocked request held),
     # never hang for the lock's duration.
     assert tally.total("order 503 database_busy", "stock table locked") > 0, tally.counts
-    assert tally.slowest["stock table locked: order"] < 2 * lock_timeout + 1.5 < lock_seconds, tally.slowest
+    assert tally.slowest["stock table locked: order"] < 2 * lock_timeout + 2.5 < lock_seconds, tally.slowest
     # Liveness and cached pages need no database: they wait at most for a
     # worker to come free (a lock timeout), never for the lock.
     assert {r.status for r in probes["live"]} == {200}
     assert {r.status for r in probes["cached list"]} == {200}
-    assert slowest["live"] < 2 * lock_timeout + 1, slowest
-    assert slowest["cached list"] < 2 * lock_timeout + 1, slowest
+    assert slowest["live"] < 2 * lock_timeout + 2.5, slowest
+    assert slowest["cached list"] < 2 * lock_timeout + 2.5, slowest
     assert_no_server_errors(tally)
     assert_every_request_ended(outcomes)
     assert tally.total("201", "after") > 0

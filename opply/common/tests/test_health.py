@@ -87,6 +87,7 @@ def test_the_broker_down_degrades_readiness(api_client):
     assert body["checks"]["worker"] == "degraded"
 
 
+@pytest.mark.django_db(transaction=True, databases=["default", "replica"])
 def test_the_replica_down_degrades_readiness_and_reads_go_to_the_primary(api_client):
     with replica_at(refused_port()):
         response = api_client.get("/health/ready/")
