@@ -73,8 +73,8 @@ test: install ## Run the test suite against the local PostgreSQL and Redis (alwa
 	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) -m pytest
 
 # The system suites build their own PostgreSQL primary + streaming standby on
-# free ports in SYSTEM_TEST_PORTS (default 16000-16099) and remove them after.
-SYSTEM_PYTEST = DJANGO_SETTINGS_MODULE=config.settings.test $(PY) -m pytest -p tests.system.plugin tests/system
+# free ports in TEST_PORT_RANGE (default 16000-16099) and remove them after.
+SYSTEM_PYTEST = DJANGO_SETTINGS_MODULE=config.settings.test TEST_PORT_RANGE=$(or $(TEST_PORT_RANGE),16000-16099) $(PY) -m pytest -p tests.system.plugin tests/system
 
 test-replica: install ## Replica suite on a real primary + pg_basebackup hot standby of its own (slow)
 	$(SYSTEM_PYTEST) -m replica

@@ -3,8 +3,8 @@
 The shared PostgreSQL on 5432 refuses replication connections and must never
 be stopped, so the suites build their own: a primary cluster and a hot
 standby made from it with ``pg_basebackup -R`` (streaming replication), in a
-temporary directory, on free loopback ports in ``SYSTEM_TEST_PORTS``
-(default 16000-16099). PostgreSQL refuses to run as root: when the suites
+temporary directory, on free loopback ports (in ``TEST_PORT_RANGE`` if set:
+the Makefile's targets default it to 16000-16099). PostgreSQL refuses to run as root: when the suites
 run as root (CI), the binaries run as the ``postgres`` OS user through
 ``runuser``. Redis servers to kill are plain child processes.
 
@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
-import random
 import shutil
 import signal
 import socket
@@ -28,34 +27,23 @@ from pathlib import Path
 
 import psycopg
 
+from deploy.ports import free_port as deploy_free_port
+
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
 PG_OS_USER = os.environ.get("PG_OS_USER", "postgres")
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 DATABASE = "opply_system"
 
 
-def port_range() -> range:
-    low, _, high = os.environ.get("SYSTEM_TEST_PORTS", "16000-16099").partition("-")
-    return range(int(low), int(high) + 1)
-
-
 _taken: set[int] = set()
 
 
 def free_port() -> int:
-    """A loopback port of the range that nothing listens on (nor did this
-    session hand out before), picked at random so that two runs rarely race."""
-    ports = [p for p in port_range() if p not in _taken]
-    random.shuffle(ports)
-    for port in ports:
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        _taken.add(port)
-        return port
-    raise RuntimeError(f"no free port in {os.environ.get('SYSTEM_TEST_PORTS', '16000-16099')}")
+    """A free loopback port (see deploy/ports.py) that this session has not
+    handed out already: a server it stopped may not have come back yet."""
+    port = deploy_free_port(exclude=_taken)
+    _taken.add(port)
+    return port
 
 
 def _as_pg_user(command: list[str]) -> list[str]:
