@@ -202,6 +202,9 @@ class CeleryWorker:
                 [
                     sys.executable,
                     *("-m", "celery", "-A", "config", "worker", "--beat"),
+                    # A node name of its own: two celery@<host> on one broker
+                    # fight over their control queue.
+                    *("--hostname", f"{self.queue}@%h"),
                     *("--loglevel", "INFO", "--concurrency", "1"),
                     *("--schedule", str(self.directory / "beat")),
                 ],
