@@ -6,13 +6,47 @@ from typing import Any
 
 from celery import Celery
 from celery.beat import PersistentScheduler
-from celery.signals import task_prerun, worker_init
+from celery.signals import celeryd_init, task_prerun, worker_init, worker_process_shutdown, worker_ready, worker_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
 app = Celery("opply")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+# --- Worker metrics (opply/common/observability/worker.py) --------------------------
+# celeryd_init runs in the worker's main process before Django is set up and
+# before anything imports prometheus_client: the one moment to choose the
+# metrics directory that the pool's processes will share.
+
+
+@celeryd_init.connect
+def _fresh_metrics_directory(**kwargs: Any) -> None:
+    from opply.common.observability import multiprocess
+
+    multiprocess.prepare_directory("celery")
+
+
+@worker_ready.connect
+def _serve_worker_metrics(**kwargs: Any) -> None:
+    from opply.common.observability.worker import start_exporter
+
+    start_exporter()
+
+
+@worker_process_shutdown.connect
+def _pool_process_gone(**kwargs: Any) -> None:
+    from opply.common.observability import multiprocess
+
+    multiprocess.mark_process_dead(os.getpid())
+
+
+@worker_shutdown.connect
+def _remove_metrics_directory(**kwargs: Any) -> None:
+    from opply.common.observability import multiprocess
+
+    multiprocess.remove_directory()
 
 
 class HeartbeatScheduler(PersistentScheduler):

@@ -9,6 +9,7 @@ import multiprocessing
 import os
 
 from gunicorn import util
+from opply.common.observability import multiprocess as metrics_processes
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"  # noqa: S104 - containers listen on every interface
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
@@ -52,3 +53,20 @@ def _write_problem(sock, status_int, reason, mesg):  # type: ignore[no-untyped-d
 
 
 util.write_error = _write_problem
+
+# Metrics (prometheus_client's multi-process mode, opply/common/observability/multiprocess.py):
+# a fresh directory per start, made in the master before any worker imports
+# the app; a worker that exits is marked dead; the directory goes at exit.
+
+
+def on_starting(server) -> None:  # type: ignore[no-untyped-def]
+    directory = metrics_processes.prepare_directory("gunicorn")
+    server.log.info("metrics directory: %s", directory)
+
+
+def child_exit(server, worker) -> None:  # type: ignore[no-untyped-def]
+    metrics_processes.mark_process_dead(worker.pid)
+
+
+def on_exit(server) -> None:  # type: ignore[no-untyped-def]
+    metrics_processes.remove_directory()

@@ -54,6 +54,8 @@ MIDDLEWARE = [
     "opply.common.middleware.RequestIdFilterMiddleware",
     "django_guid.middleware.guid_middleware",
     "opply.common.middleware.NoStoreMiddleware",
+    # Times and counts every request, and answers /metrics (opply/common/observability/http.py).
+    "opply.common.observability.http.RequestMetricsMiddleware",
     "opply.common.db.routing.ReplicaPinningMiddleware",
     "opply.common.errors.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -206,6 +208,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Housekeeping: every table that grows with traffic has a job that trims
     # it (README "Storage over time").
+    "check-availability-drift": {
+        "task": "opply.catalog.tasks.check_availability_drift",
+        "schedule": env.float("INVENTORY_DRIFT_CHECK_SECONDS", default=900.0),
+        "options": {"expires": 600},
+    },
     "delete-expired-idempotency-records": {
         "task": "opply.orders.tasks.delete_expired_idempotency_records",
         "schedule": 3600.0,
@@ -327,6 +334,28 @@ DJANGO_GUID = {
     "UUID_LENGTH": 32,
 }
 
+# Metrics (docs/observability.md): /metrics on the API, CELERY_METRICS_PORT on
+# the worker. Readable from these networks (the client address as the trusted
+# proxies report it), or by anyone presenting the bearer token (empty: no token).
+METRICS_ALLOWED_NETWORKS = env.list(
+    "METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"]
+)
+METRICS_BEARER_TOKEN = env.str("METRICS_BEARER_TOKEN", default="")
+# Celery queues whose depth /metrics reports (read from the broker at scrape time).
+METRICS_CELERY_QUEUES = env.list("METRICS_CELERY_QUEUES", default=[CELERY_TASK_DEFAULT_QUEUE])
+
+# Error reporting: Sentry, on only when SENTRY_DSN is set (opply/common/observability/errors.py).
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+# The release events are tagged with: SENTRY_RELEASE, else the image's OPPLY_RELEASE (Dockerfile).
+SENTRY_RELEASE = env.str("SENTRY_RELEASE", default="") or env.str("OPPLY_RELEASE", default="")
+# Empty: the settings' ENVIRONMENT (local, test, production, demo).
+SENTRY_ENVIRONMENT = env.str("SENTRY_ENVIRONMENT", default="")
+# Sentry's own performance tracing: off (tracing is OpenTelemetry's job).
+SENTRY_TRACES_SAMPLE_RATE = env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0)
+# Tracing: OpenTelemetry, on only when OTEL_EXPORTER_OTLP_ENDPOINT (or
+# OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) is set; the standard OTEL_* variables
+# configure it (opply/common/observability/tracing.py).
+
 LOG_LEVEL = env.str("DJANGO_LOG_LEVEL", default="INFO")
 LOG_FORMAT = env.str("DJANGO_LOG_FORMAT", default="text")  # "text" or "json"
 
@@ -335,12 +364,14 @@ LOGGING = {
     "disable_existing_loggers": False,
     "filters": {
         "correlation_id": {"()": "django_guid.log_filters.CorrelationId"},
+        # trace_id / span_id of the current OpenTelemetry span ("" when tracing is off).
+        "trace_context": {"()": "opply.common.observability.logs.TraceContextFilter"},
     },
     "formatters": {
-        "text": {"format": "%(asctime)s %(levelname)s [%(correlation_id)s] %(name)s: %(message)s"},
+        "text": {"format": "%(asctime)s %(levelname)s [%(correlation_id)s %(trace_id)s] %(name)s: %(message)s"},
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",
-            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(correlation_id)s",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(correlation_id)s %(trace_id)s %(span_id)s",
             "rename_fields": {"asctime": "time", "levelname": "level", "correlation_id": "request_id"},
         },
     },
@@ -348,7 +379,7 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": LOG_FORMAT,
-            "filters": ["correlation_id"],
+            "filters": ["correlation_id", "trace_context"],
         },
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections import Counter
 
 from celery import shared_task
 
-from opply.catalog import inventory
+from opply.catalog import inventory, reconcile
 from opply.catalog.listing import repair_in_stock
 from opply.catalog.models import Stock
 from opply.catalog.services import publish_availability_changes
 from opply.catalog.stock import OnHand
 from opply.common import heartbeat
+from opply.common.observability import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +32,10 @@ def release_expired(*, limit: int = 500) -> int:
         for holder in holders:
             did_release, changes = inventory.release_hold_once(holder, only_if_expired=True)
             publish_availability_changes(changes)
-            released += did_release
+            if did_release:
+                released += 1
+                # holder is "cart:<customer>" or "order:<order>"
+                metrics.hold_released_by_sweeper(holder=holder.partition(":")[0], units=sum(c.after - c.before for c in changes))
         if len(holders) < limit:
             return released
 
@@ -37,6 +43,7 @@ def release_expired(*, limit: int = 500) -> int:
 @shared_task(ignore_result=True)
 def release_expired_holds() -> int:
     count = release_expired()
+    metrics.sweeper_pass_finished()
     if count:
         logger.info("released %d expired hold(s)", count)
     # Readiness reports when the sweeper last ran (opply/common/health.py).
@@ -67,3 +74,30 @@ def resync_availability(batch: int = 1000) -> int:
         last_id = rows[-1][0]
         publish_availability_changes(inventory.sync_on_hand({pid: OnHand(on_hand, version) for pid, on_hand, version in rows}))
         repaired += repair_in_stock([pid for pid, _, _ in rows])
+
+
+# A value whose offset from the truth moves between the two passes was a
+# change in flight (find_drift reads the holds and the counters at different
+# moments), not drift.
+DRIFT_CONFIRM_SECONDS = 2.0
+
+
+def confirmed_drift(*, pause: float = DRIFT_CONFIRM_SECONDS) -> list[reconcile.Drift]:
+    """Drift found twice, ``pause`` seconds apart, with the same offset from the truth."""
+    first = reconcile.find_drift()
+    if not first:
+        return []
+    time.sleep(pause)
+    offsets = {(d.product_id, d.field): (d.redis or 0) - d.expected for d in first}
+    return [d for d in reconcile.find_drift() if offsets.get((d.product_id, d.field)) == (d.redis or 0) - d.expected]
+
+
+@shared_task(ignore_result=True)
+def check_availability_drift() -> int:
+    """Reconciliation, report only: count drifting values for the metrics and the
+    "store drift found" alert (``manage.py inventory_reconcile --fix`` repairs)."""
+    drift = confirmed_drift()
+    metrics.drift_check_finished(dict(Counter(d.field for d in drift)))
+    for d in drift:
+        logger.warning("availability drift: product %s %s redis=%s expected=%s", d.product_id, d.field, d.redis, d.expected)
+    return len(drift)

@@ -9,6 +9,9 @@ class CommonConfig(AppConfig):
 
     def ready(self) -> None:
         from opply.common import schema  # noqa: F401 - registers the OpenAPI extension
+        from opply.common.observability.setup import setup
+
+        setup()
 
 
 class OpplyAdminConfig(admin_apps.AdminConfig):

@@ -5,27 +5,57 @@ database. The availability store and carts may not: their client raises, and
 callers turn a ``redis.RedisError`` into a 503 with ``Retry-After`` or a
 PostgreSQL-only path. One connection pool per process, created lazily, so
 that forked gunicorn/celery workers do not share sockets.
+
+Every call is timed for the metrics (``opply_redis_command_duration_seconds``
+by command; a pipeline counts once, as ``pipeline``).
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from time import perf_counter
+from typing import Any
 
 import redis
 from django.conf import settings
+from redis.client import Pipeline
+
+from opply.common.observability import metrics
+
+
+class InstrumentedPipeline(Pipeline):
+    def execute(self, raise_on_error: bool = True) -> list[Any]:
+        start = perf_counter()
+        try:
+            return super().execute(raise_on_error)
+        finally:
+            metrics.observe_redis("pipeline", perf_counter() - start)
+
+
+class InstrumentedRedis(redis.Redis):
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        start = perf_counter()
+        try:
+            return super().execute_command(*args, **options)
+        finally:
+            metrics.observe_redis(str(args[0]).upper() if args else "unknown", perf_counter() - start)
+
+    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> InstrumentedPipeline:
+        return InstrumentedPipeline(self.connection_pool, self.response_callbacks, transaction, shard_hint)
+
 
 _lock = threading.Lock()
-_client: redis.Redis | None = None
+_client: InstrumentedRedis | None = None
 _client_pid: int | None = None
 
 
-def get_redis() -> redis.Redis:
+def get_redis() -> InstrumentedRedis:
     global _client, _client_pid
     if _client is None or _client_pid != os.getpid():
         with _lock:
             if _client is None or _client_pid != os.getpid():
-                _client = redis.Redis.from_url(
+                _client = InstrumentedRedis.from_url(
                     settings.REDIS_URL,
                     socket_connect_timeout=settings.REDIS_SOCKET_TIMEOUT,
                     socket_timeout=settings.REDIS_SOCKET_TIMEOUT,

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from opply.common.errors import PROBLEM_CONTENT_TYPE, ProblemError, problem
+from opply.common.observability import metrics
 from opply.orders import idempotency, selectors, services
 from opply.orders.models import Order
 from opply.orders.serializers import OrderInputSerializer, OrderSerializer
@@ -78,6 +79,7 @@ def _created(request: Request, order: Order) -> Response:
 
 
 def _replay(request: Request, stored: idempotency.StoredResponse) -> Response:
+    metrics.idempotent_replay(status=stored.status)
     headers = {"Idempotent-Replayed": "true"}
     if stored.status == status.HTTP_201_CREATED:
         headers["Location"] = _order_location(request, stored.body["id"])

@@ -33,6 +33,7 @@ from opply.catalog import inventory
 from opply.catalog import selectors as catalog_selectors
 from opply.catalog.services import publish_availability_changes
 from opply.common.errors import ProblemError, ServiceUnavailable
+from opply.common.observability import metrics
 from opply.orders import services
 from opply.orders.idempotency import Claim
 from opply.orders.models import Order
@@ -189,6 +190,7 @@ def _refuse_unless_done(result: inventory.ReservationResult, product: catalog_se
             )
         raise CartLimitExceeded(f"A cart may hold at most {result.cap[1]} different products.", "cart_line_limit", limit=result.cap[1])
     if not result.ok:
+        metrics.reservation_refused(source="cart", decided_by="store")
         available = result.short[product.id]
         raise services.InsufficientStock(
             f"Only {available} more can be reserved; the cart is unchanged.",

@@ -35,6 +35,7 @@ from opply.catalog import selectors as catalog_selectors
 from opply.catalog.services import publish_availability_changes, publish_on_hand, refresh_in_stock_quietly
 from opply.catalog.stock import Movement, StockAboveLimit, StockShortage, apply_stock_movements, on_hand_of
 from opply.common.errors import ProblemError
+from opply.common.observability import metrics
 from opply.orders.idempotency import Claim
 from opply.orders.models import MAX_ORDER_TOTAL, Order, OrderLine
 from opply.orders.selectors import order_representation
@@ -116,6 +117,7 @@ def _reserve(holder: str, lines: Sequence[LineRequest], products: dict[UUID, cat
         logger.warning("availability store unreachable: placing the order on PostgreSQL alone")
         return False
     if not result.ok:
+        metrics.reservation_refused(source="order", decided_by="store")
         by_public = {products[line.product_id].id: line.product_id for line in lines}
         available = {line.product_id: line.quantity for line in lines}
         available.update({by_public[pid]: value for pid, value in result.short.items()})
@@ -155,6 +157,7 @@ def order_place(
         message = f"The order would total {total:.2f}; one order can total at most {MAX_ORDER_TOTAL}. Split it."
         raise ProblemError(message, "order_total_too_large", errors={"items": [message]})
     order_id = uuid.uuid4()
+    source = "order" if holder is None else "checkout"
     movements = [Movement(products[line.product_id].id, -line.quantity) for line in lines]
     order_lines = [
         OrderLine(
@@ -186,6 +189,7 @@ def order_place(
             # Last, so that hot stock rows stay locked only until the commit.
             committed = apply_stock_movements(movements, reason="order", reference=str(order_id))
     except StockShortage:
+        metrics.reservation_refused(source=source, decided_by="database")
         if releases_on_failure:
             _release(holder)
         # Redis thought there was enough: bring it back in line with PostgreSQL.
@@ -198,6 +202,8 @@ def order_place(
 
     # Committed: nothing below may fail the request (the client would retry
     # an order that exists). Redis and the list flags catch up on their own.
+    metrics.order_placed(fulfilment="sync")
+    metrics.order_transition(Order.Status.CONFIRMED)
     sold = {m.product_id: (-m.delta, committed[m.product_id]) for m in movements}
     try:
         changes = inventory.commit_hold(holder, sold)
@@ -294,5 +300,6 @@ def order_cancel(*, customer_id: UUID, order_id: UUID) -> Order:
                 "The returned stock would exceed the most one product can have on hand; contact staff.", order_status=Order.Status.CONFIRMED
             ) from None
         transaction.on_commit(lambda: publish_on_hand(committed))
+    metrics.order_transition(Order.Status.CANCELLED)
     order.prefetched_lines = lines  # type: ignore[attr-defined]
     return order
