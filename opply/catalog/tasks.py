@@ -82,12 +82,12 @@ def resync_availability(batch: int = 1000) -> int:
 DRIFT_CONFIRM_SECONDS = 2.0
 
 
-def confirmed_drift(*, pause: float = DRIFT_CONFIRM_SECONDS) -> list[reconcile.Drift]:
-    """Drift found twice, ``pause`` seconds apart, with the same offset from the truth."""
+def confirmed_drift() -> list[reconcile.Drift]:
+    """Drift found twice, ``DRIFT_CONFIRM_SECONDS`` apart, with the same offset from the truth."""
     first = reconcile.find_drift()
     if not first:
         return []
-    time.sleep(pause)
+    time.sleep(DRIFT_CONFIRM_SECONDS)
     offsets = {(d.product_id, d.field): (d.redis or 0) - d.expected for d in first}
     return [d for d in reconcile.find_drift() if offsets.get((d.product_id, d.field)) == (d.redis or 0) - d.expected]
 
