@@ -1,12 +1,13 @@
 """The Celery application: the periodic tasks (cart sweeper, availability resync, housekeeping)."""
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 from celery import Celery
 from celery.beat import PersistentScheduler
-from celery.signals import celeryd_init, task_prerun, worker_init, worker_process_shutdown, worker_ready, worker_shutdown
+from celery.signals import task_prerun, worker_init, worker_process_shutdown, worker_ready, worker_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
@@ -16,13 +17,22 @@ app.autodiscover_tasks()
 
 
 # --- Worker metrics (opply/common/observability/worker.py) --------------------------
-# celeryd_init runs in the worker's main process before Django is set up and
-# before anything imports prometheus_client: the one moment to choose the
-# metrics directory that the pool's processes will share.
+# The pool's processes share a metrics directory, which must be chosen before
+# anything imports prometheus_client. The worker imports Django (and so the
+# app's metrics) before any worker signal is sent, but this module is
+# imported by the `celery` command's own callback, where click already knows
+# which subcommand runs: choose the directory here, for `celery worker` only.
 
 
-@celeryd_init.connect
-def _fresh_metrics_directory(**kwargs: Any) -> None:
+def _running_celery_worker() -> bool:
+    click = sys.modules.get("click")  # imported by the celery command; elsewhere not our business
+    if click is None:
+        return False
+    context = click.get_current_context(silent=True)
+    return context is not None and context.invoked_subcommand == "worker"
+
+
+if _running_celery_worker():
     from opply.common.observability import multiprocess
 
     multiprocess.prepare_directory("celery")
