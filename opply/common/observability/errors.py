@@ -9,7 +9,8 @@ records, are reported with:
   ``OPPLY_RELEASE``), and the environment;
 * no personal data: ``send_default_pii`` off (no cookies, user, IP address),
   no request bodies (registration and login bodies hold names, e-mail
-  addresses and passwords), no local variables of stack frames, and a last
+  addresses and passwords), no local variables of stack frames, no command
+  line (``sys.argv``), and a last
   pass (:func:`scrub`) that blanks every value whose key names a credential
   (Authorization, cookies, passwords, tokens, secrets, keys) and any bearer
   token written inside a string, wherever it sits in the event.
@@ -54,6 +55,9 @@ def before_send(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any]:
     request_id = get_guid()
     if request_id:
         event.setdefault("tags", {})["request_id"] = request_id
+    # The SDK adds the process's command line, which may carry anything
+    # (``manage.py shell -c ...``, a DSN, a password given as an argument).
+    event.get("extra", {}).pop("sys.argv", None)
     return scrub(event)
 
 

@@ -8,8 +8,10 @@ standard ``OTEL_*`` variables (``OTEL_SERVICE_NAME``,
 ``OTEL_RESOURCE_ATTRIBUTES``, ``OTEL_TRACES_SAMPLER``...). Log records then
 carry the trace id (:mod:`.logs`).
 
-Unset (or ``OTEL_SDK_DISABLED=true``): nothing of OpenTelemetry is imported,
-so it costs neither start-up time nor a request's.
+Unset (or ``OTEL_SDK_DISABLED=true``): no tracer provider, instrumentation
+or exporter is imported or set up, so tracing costs neither start-up time nor
+a request's. (redis-py 8 imports OpenTelemetry's metrics API on its own when
+the package is installed, for an opt-in feature of its own that stays off.)
 
 Django (4.2 and 5.2, psycopg 3) hands its cursor class to ``psycopg.connect``
 as ``cursor_factory``; psycopg's instrumentation wraps that class rather than
