@@ -102,7 +102,7 @@ format: install ## Apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-run-docker: ## The whole stack in Docker (compose.yaml): nginx on :8080, primary + replica, Redis, RabbitMQ, API, worker, beat
+run-docker: ## The whole stack in Docker (compose.yaml): nginx on :8080, primary + replica, Redis, RabbitMQ, API, worker, beat; OBSERVABILITY=1 adds Prometheus and Grafana
 	@scripts/run-docker.sh up
 
 stop-docker: ## Stop the Docker stack (data kept; WIPE=1 deletes the volumes and .env.compose too)
@@ -125,6 +125,11 @@ $(DEPLOY_VENV)/.installed: requirements/deploy.txt
 	$(DEPLOY_VENV)/bin/python -m pip install --quiet -r requirements/deploy.txt
 	touch $@
 
-lint-deploy: $(DEPLOY_VENV)/.installed ## compose files against the Compose spec and the stack's rules; cfn-lint (no error, warning or notice) on the AWS templates
+PROMETHEUS_DIR := deploy/observability/prometheus
+
+lint-deploy: $(DEPLOY_VENV)/.installed ## compose files against the Compose spec and the stack's rules; promtool on the Prometheus config, alert rules and their tests; cfn-lint (no error, warning or notice) on the AWS templates
 	$(DEPLOY_VENV)/bin/python -m deploy.compose_check
+	scripts/ensure-promtool.sh
+	promtool check config $(PROMETHEUS_DIR)/prometheus.yml
+	promtool test rules $(PROMETHEUS_DIR)/alerts.test.yml
 	$(DEPLOY_VENV)/bin/cfn-lint --include-checks I -- deploy/aws/ecr.yaml deploy/aws/opply.yaml

@@ -16,6 +16,13 @@ what compose.yaml promises:
    and existing bind-mounted files; pinned images; no secret written in the
    file; nginx given every variable its template needs; the app behind exactly
    one proxy; the replica made by our bootstrap script and used by the app.
+4. Observability: Prometheus and Grafana only in the ``observability``
+   profile (``make run-docker`` stays light), published on the loopback
+   interface only, no default service waiting for them; every service
+   Prometheus scrapes exists, on the port the app serves metrics on
+   (gunicorn's, the worker's CELERY_METRICS_PORT), and on a network
+   Prometheus is on; Grafana's provisioned datasource points at it and its
+   dashboard file exists.
 
 Run: ``.venv-deploy/bin/python -m deploy.compose_check`` (exit 1 with the list of problems).
 """
@@ -41,6 +48,9 @@ DEBUG_OVERRIDE = ROOT / "compose.debug.yaml"
 RUN_DOCKER = ROOT / "scripts" / "run-docker.sh"
 APP_IMAGE = "opply-api:local"
 ONE_PROXY_SERVICE = "nginx"
+OBSERVABILITY_PROFILE = "observability"
+PROMETHEUS_CONFIG = ROOT / "deploy" / "observability" / "prometheus" / "prometheus.yml"
+GRAFANA_DIR = ROOT / "deploy" / "observability" / "grafana"
 _INTERPOLATION = re.compile(r"\$(?:(\$)|\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?+])([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))")
 _SECRET_NAME = re.compile(r"PASSWORD|_PASS$|SECRET|TOKEN|_KEY$", re.IGNORECASE)
 
@@ -150,7 +160,11 @@ def stack_problems(compose: dict[str, Any]) -> Iterator[str]:
         image = service.get("image", "")
         if "build" not in service and (":" not in image or image.endswith(":latest")):
             yield f"{name}: image {image!r} is not pinned to a version"
-        if name != ONE_PROXY_SERVICE and service.get("ports"):
+        if OBSERVABILITY_PROFILE in (service.get("profiles") or []):
+            for port in service.get("ports") or []:
+                if not str(port).startswith("127.0.0.1:"):
+                    yield f"{name}: publishes {port} beyond the loopback interface"
+        elif name != ONE_PROXY_SERVICE and service.get("ports"):
             yield f"{name}: publishes {service['ports']} (only {ONE_PROXY_SERVICE} listens on the host; debug ports go in compose.debug.yaml)"
 
         for volume in service.get("volumes") or []:
@@ -168,6 +182,7 @@ def stack_problems(compose: dict[str, Any]) -> Iterator[str]:
     yield from _cycles(services)
     yield from _app_problems(services)
     yield from _nginx_problems(services)
+    yield from _observability_problems(services)
 
 
 def _cycles(services: dict[str, dict[str, Any]]) -> Iterator[str]:
@@ -231,6 +246,45 @@ def _nginx_problems(services: dict[str, dict[str, Any]]) -> Iterator[str]:
     upstream = environment.get("NGINX_UPSTREAM", "")
     if upstream.split(":")[0] not in services:
         yield f"{ONE_PROXY_SERVICE}: NGINX_UPSTREAM {upstream!r} is not a service"
+
+
+def _observability_problems(services: dict[str, dict[str, Any]]) -> Iterator[str]:
+    for name in ("prometheus", "grafana"):
+        if name not in services:
+            yield f"no {name} service"
+        elif OBSERVABILITY_PROFILE not in (services[name].get("profiles") or []):
+            yield f"{name}: not in the {OBSERVABILITY_PROFILE!r} profile (make run-docker must stay light)"
+    for name, service in services.items():
+        if service.get("profiles"):
+            continue
+        for target in depends_on(service):
+            if services.get(target, {}).get("profiles"):
+                yield f"{name}: a default service waits for {target}, which runs only in a profile"
+    prometheus = services.get("prometheus")
+    if prometheus is None:
+        return
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+    ports = {"api": "8000", "worker": (services.get("worker", {}).get("environment") or {}).get("CELERY_METRICS_PORT", "")}
+    networks = set(prometheus.get("networks") or [])
+    for job in config.get("scrape_configs", []):
+        for discovery in job.get("dns_sd_configs", []):
+            for target in discovery.get("names", []):
+                if target not in services:
+                    yield f"prometheus.yml: job {job['job_name']} scrapes {target}, not a service"
+                    continue
+                if str(discovery.get("port")) != ports.get(target, str(discovery.get("port"))):
+                    yield f"prometheus.yml: job {job['job_name']} scrapes {target}:{discovery.get('port')}, but it serves metrics on {ports[target]}"
+                if not networks & set(services[target].get("networks") or ["default"]):
+                    yield f"prometheus: shares no network with {target}"
+    for rule_file in config.get("rule_files", []):
+        if not (PROMETHEUS_CONFIG.parent / rule_file).exists():
+            yield f"prometheus.yml: rule file {rule_file} does not exist"
+    datasources = yaml.safe_load((GRAFANA_DIR / "provisioning" / "datasources" / "prometheus.yml").read_text())["datasources"]
+    if not any(source.get("url") == "http://prometheus:9090" for source in datasources):
+        yield "grafana: no provisioned datasource points at http://prometheus:9090"
+    home = (services.get("grafana", {}).get("environment") or {}).get("GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH", "")
+    if not home.startswith("/etc/grafana/dashboards/") or not (GRAFANA_DIR / "dashboards" / Path(home).name).exists():
+        yield f"grafana: home dashboard {home!r} is not one of deploy/observability/grafana/dashboards"
 
 
 def debug_problems(override: dict[str, Any], compose: dict[str, Any]) -> Iterator[str]:

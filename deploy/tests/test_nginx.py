@@ -90,6 +90,16 @@ def test_requests_reach_the_app_with_one_request_id(proxy):
     assert response.getheader("Server") == "nginx"  # no version
 
 
+def test_metrics_never_leave_the_proxy(proxy):
+    """The app would serve loopback (nginx's own address here): nginx refuses first."""
+    for path in ("/metrics", "//metrics", "/%6detrics", "/metrics?format=text"):
+        response, body = proxy.request("GET", path)
+        assert response.status == 404, (path, body)
+        assert response.getheader("Content-Type") == "application/problem+json"
+        assert json.loads(body)["code"] == "not_found"
+        assert b"opply_" not in body
+
+
 def test_an_unsafe_request_id_is_replaced_by_nginxs_own(proxy):
     response, _ = proxy.request("GET", "/health/live/", headers={"X-Request-ID": "<script>" + "x" * 100})
 

@@ -85,12 +85,38 @@ def test_debug_adds_the_loopback_ports_and_the_port_is_printed(machine):
     assert "http://localhost:9090/api/" in result.stdout
 
 
+def test_observability_adds_the_profile_and_prints_grafana_and_prometheus(machine):
+    result = machine("up", OBSERVABILITY="1")
+
+    assert "-f compose.yaml --profile observability up" in machine.calls.read_text()
+    assert "http://127.0.0.1:3000/" in result.stdout
+    assert "http://127.0.0.1:9090/" in result.stdout
+
+
+def test_without_observability_the_stack_stays_light(machine):
+    result = machine("up")
+
+    assert "--profile" not in machine.calls.read_text()
+    assert "Grafana" not in result.stdout
+
+
+def test_a_secrets_file_from_before_gains_the_new_secrets_and_keeps_the_old(machine):
+    machine.env_file.write_text("# old\nDJANGO_SECRET_KEY=kept\n")
+    machine.env_file.chmod(0o600)
+
+    assert machine("up").returncode == 0
+
+    secrets = secrets_in(machine.env_file)
+    assert secrets["DJANGO_SECRET_KEY"] == "kept"
+    assert sorted(secrets) == sorted(generated_secrets())
+
+
 def test_down_keeps_the_data_and_wipe_deletes_it(machine):
     machine("up")
     machine.calls.unlink()
 
     assert machine("down").returncode == 0
-    assert machine.calls.read_text().split()[-2:] == ["down", "--remove-orphans"]
+    assert machine.calls.read_text().split()[-4:] == ["--profile", "observability", "down", "--remove-orphans"]
     assert machine.env_file.exists()
 
     assert machine("wipe").returncode == 0

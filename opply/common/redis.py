@@ -46,16 +46,17 @@ class InstrumentedRedis(redis.Redis):
 
 
 _lock = threading.Lock()
-_client: InstrumentedRedis | None = None
+_client: redis.Redis | None = None
 _client_pid: int | None = None
 
 
-def get_redis() -> InstrumentedRedis:
+def get_redis() -> redis.Redis:
     global _client, _client_pid
     if _client is None or _client_pid != os.getpid():
         with _lock:
             if _client is None or _client_pid != os.getpid():
-                _client = InstrumentedRedis.from_url(
+                client_class = InstrumentedRedis if metrics.TIMERS_ENABLED else redis.Redis
+                _client = client_class.from_url(
                     settings.REDIS_URL,
                     socket_connect_timeout=settings.REDIS_SOCKET_TIMEOUT,
                     socket_timeout=settings.REDIS_SOCKET_TIMEOUT,

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from time import perf_counter
 
 from django.conf import settings
+from django.core.exceptions import MiddlewareNotUsed
 from django.http import HttpRequest, HttpResponse
 
 from opply.common.errors import problem_response
@@ -34,6 +35,8 @@ UNMATCHED = "unmatched"
 
 class RequestMetricsMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        if not metrics.TIMERS_ENABLED:
+            raise MiddlewareNotUsed("OPPLY_METRICS_DISABLED")
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:

@@ -51,4 +51,5 @@ class DatabaseWrapper(base.DatabaseWrapper):
         # First in the list and never popped: ``connection.execute_wrapper()``
         # blocks push and pop after it. Django runs execute wrappers around
         # every statement of every cursor, ORM or raw.
-        self.execute_wrappers.append(_timed)
+        if metrics.TIMERS_ENABLED:
+            self.execute_wrappers.append(_timed)
