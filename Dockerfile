@@ -61,6 +61,12 @@ RUN DJANGO_SECRET_KEY=collectstatic-at-build-time-only DJANGO_ALLOWED_HOSTS=buil
     python manage.py collectstatic --noinput --verbosity 0 \
  && python -m compileall -q /app/config /app/opply
 
+# The release error reports are tagged with (docs/observability.md):
+# docker build --build-arg OPPLY_RELEASE=$(git rev-parse --short HEAD) ...
+# Last, so that a new value rebuilds no other layer.
+ARG OPPLY_RELEASE=""
+ENV OPPLY_RELEASE=${OPPLY_RELEASE}
+
 USER opply:opply
 EXPOSE 8000
 
