@@ -68,19 +68,36 @@ stop_process() {
   wait "$pid" 2>/dev/null || true
 }
 
+# The benchmarks' own data: a database and a Redis db that nothing else uses
+# (the catalog benchmark flushes that Redis db when it starts). Override them
+# to keep, say, a 1,000,000-product database next to the default one:
+# BENCH_DATABASE=opply_bench_1m BENCH_REDIS_DB=9.
+BENCH_DATABASE="${BENCH_DATABASE:-opply_bench}"
+BENCH_REDIS_DB="${BENCH_REDIS_DB:-13}"
+
+# check_bench_data: refuse names that hold someone's real data (development's
+# database and Redis db 0, the test suite's db 15) or that are not plain names.
+check_bench_data() {
+  [[ "$BENCH_DATABASE" =~ ^[a-z_][a-z0-9_]*$ ]] || die "BENCH_DATABASE must be a plain lower-case name, got '$BENCH_DATABASE'"
+  [[ "$BENCH_DATABASE" != opply ]] || die "BENCH_DATABASE must not be 'opply' (development data)"
+  [[ "$BENCH_REDIS_DB" =~ ^[0-9]+$ ]] || die "BENCH_REDIS_DB must be a Redis db number, got '$BENCH_REDIS_DB'"
+  ((BENCH_REDIS_DB != 0 && BENCH_REDIS_DB != 15)) || die "BENCH_REDIS_DB must not be 0 (development) or 15 (tests)"
+}
+
 # export_bench_environment PY: the environment of every manage.py command and
 # of the server. Everything is set explicitly, even values equal to the
 # defaults: the settings read a developer's .env for whatever the real
 # environment leaves unset (a DATABASE_REPLICA_URL there would send reads
-# elsewhere). Production settings, the benchmarks' own database (opply_bench)
-# and Redis db (13).
+# elsewhere). Production settings, the benchmarks' own database
+# (BENCH_DATABASE) and Redis db (BENCH_REDIS_DB).
 export_bench_environment() {
   local py="$1"
+  check_bench_data
   export DJANGO_SETTINGS_MODULE=config.settings.production
-  export DATABASE_URL="postgres://postgres@${BENCH_HOST}:5432/opply_bench"
+  export DATABASE_URL="postgres://postgres@${BENCH_HOST}:5432/${BENCH_DATABASE}"
   export DATABASE_REPLICA_URL="$DATABASE_URL"
   export DATABASE_CONN_MAX_AGE=60
-  export REDIS_URL="redis://${BENCH_HOST}:6379/13"
+  export REDIS_URL="redis://${BENCH_HOST}:6379/${BENCH_REDIS_DB}"
   # A fresh, throwaway signing key per run: tokens never outlive the benchmark.
   DJANGO_SECRET_KEY="$("$py" -c 'import secrets; print(secrets.token_urlsafe(64))')"
   export DJANGO_SECRET_KEY
