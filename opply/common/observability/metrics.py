@@ -185,11 +185,14 @@ _DATABASE_ROLES = {"default": "primary", "replica": "replica"}
 
 def observe_request(route: str, method: str, status: int, seconds: float) -> None:
     """One HTTP request answered (the request metrics middleware calls this)."""
+    # Any method a client invents would be a new series (and a new cache
+    # entry): bound it before anything else.
+    if method not in _KNOWN_METHODS:
+        method = "other"
     key = (route, method, status)
     children = _request_children.get(key)
     if children is None:
-        # Any method a client invents would be a new series: bound the label.
-        label_method = method if method in _KNOWN_METHODS else "other"
+        label_method = method
         children = (
             http_requests.labels(route, label_method, str(status)),
             http_request_duration.labels(route, label_method),

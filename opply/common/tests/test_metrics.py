@@ -7,6 +7,7 @@ import time
 import uuid
 
 import pytest
+from celery import shared_task
 from django.db import connection, connections
 from django.db.models import F
 from kombu import Connection
@@ -213,8 +214,9 @@ def test_routes_are_named_never_raw_paths(customer_client):
 
     assert delta("opply_http_requests_total", route="orders:order-detail", method="GET", status="404") == 1
     assert delta("opply_http_requests_total", route="unmatched", method="GET", status="404") == 1
-    # A method a client invents is not a new series.
+    # A method a client invents is not a new series, nor a new cache entry.
     assert delta("opply_http_requests_total", route="health-live", method="other", status="405") == 1
+    assert not any(method == "BREW" for _, method, _ in metrics._request_children)
 
 
 # --- Who may read /metrics ---------------------------------------------------------------------
@@ -321,3 +323,29 @@ def test_the_outbox_backlog_appears_once_the_table_exists():
     assert "opply_outbox_backlog_messages 2.0" in text
     oldest = float(next(line for line in text.splitlines() if line.startswith("opply_outbox_oldest_unsent_age_seconds ")).split()[1])
     assert 85 < oldest < 150
+
+
+# --- Celery tasks ------------------------------------------------------------------------------
+
+
+@shared_task(name="opply.tests.metrics_explode")
+def _explode() -> None:
+    raise ValueError("boom")
+
+
+@shared_task(bind=True, name="opply.tests.metrics_retry", max_retries=1)
+def _retry(self) -> None:  # type: ignore[no-untyped-def]
+    raise self.retry(countdown=60)
+
+
+def test_task_outcomes_are_counted_with_their_time():
+    with Delta() as delta:
+        tasks.release_expired_holds.apply()
+        _explode.apply()
+        _retry.apply()
+
+    sweeper = "opply.catalog.tasks.release_expired_holds"
+    assert delta("opply_celery_tasks_total", task=sweeper, outcome="succeeded") == 1
+    assert delta("opply_celery_task_duration_seconds_count", task=sweeper) == 1
+    assert delta("opply_celery_tasks_total", task="opply.tests.metrics_explode", outcome="failed") == 1
+    assert delta("opply_celery_tasks_total", task="opply.tests.metrics_retry", outcome="retried") == 1
