@@ -27,11 +27,13 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 def register(base: str, name: str) -> str:
+    """A new customer, logged in: their access token."""
+    password = f"load-{uuid.uuid4().hex}"
     response = requests.post(
-        f"{base}/api/identity/register/",
-        json={"username": name, "password": f"load-{uuid.uuid4().hex}", "email": f"{name}@example.com"},
-        timeout=10,
+        f"{base}/api/identity/register/", json={"username": name, "password": password, "email": f"{name}@example.com"}, timeout=10
     )
+    response.raise_for_status()
+    response = requests.post(f"{base}/api/identity/token/", json={"username": name, "password": password}, timeout=10)
     response.raise_for_status()
     return response.json()["access"]
 

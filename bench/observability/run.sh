@@ -51,6 +51,8 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+# Sleeps in the background: a signal then stops the run at once, not after the sleep.
+pause() { sleep "$1" & wait "$!"; }
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
@@ -95,7 +97,7 @@ log "load: $CUSTOMERS customers and a restocking staff member for $LOAD_SECONDS 
 "$PY" -m bench.observability.load --base "http://$BENCH_HOST:$PORT" --seconds "$LOAD_SECONDS" --customers "$CUSTOMERS" >"$WORK/load.out" 2>&1 &
 LOAD_PID=$!
 PIDS+=("$LOAD_PID")
-sleep $((LOAD_SECONDS * 2 / 5))
+pause $((LOAD_SECONDS * 2 / 5))
 log "drift on purpose: one product's reserved counter three units off"
 "$PY" manage.py shell -c '
 from opply.catalog import inventory
@@ -104,12 +106,12 @@ pid = Stock.objects.order_by("product_id").values_list("product_id", flat=True).
 state = inventory.stored_state([pid])[pid]
 inventory.set_reserved(pid, (state[2] if state else 0) + 3)
 print("product", pid)'
-sleep $((LOAD_SECONDS * 3 / 10))
+pause $((LOAD_SECONDS * 3 / 10))
 log "repair: manage.py inventory_reconcile --fix"
 "$PY" manage.py inventory_reconcile --fix | tail -n 1
 wait "$LOAD_PID" || die "the load failed: $(tail -n 20 "$WORK/load.out")"
 log "load done: $(tail -n 1 "$WORK/load.out")"
-sleep 20 # two more scrapes and one more drift check
+pause 20 # a few more scrapes
 
 curl -s "http://$BENCH_HOST:$PROMETHEUS_PORT/api/v1/alerts" >"$WORK/alerts.json"
 log "alerts now: $("$PY" -c 'import json,sys; print([(a["labels"]["alertname"], a["state"]) for a in json.load(open(sys.argv[1]))["data"]["alerts"]] or "none")' "$WORK/alerts.json")"
