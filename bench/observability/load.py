@@ -113,9 +113,30 @@ def restock(base: str, token: str, products: list[str], deadline: float, tally: 
     session.headers["Authorization"] = f"Bearer {token}"
     while time.monotonic() < deadline:
         for product in products:
-            response = session.post(f"{base}/api/catalog/products/{product}/stock/", json={"quantity": 60}, timeout=15)
+            response = session.post(f"{base}/api/catalog/products/{product}/stock/", json={"quantity": 150}, timeout=15)
             tally[f"restock {response.status_code}"] += 1
         time.sleep(45)
+
+
+def abandon_carts(base: str, tokens: list[str], products: list[str], deadline: float, tally: Counter) -> None:
+    """Visitors who fill a cart and leave: each comes back only after its cart
+    expired (CART_TTL_SECONDS), so the sweeper is the one to give the stock back."""
+    rng = random.Random(99)
+    sessions = []
+    for token in tokens:
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {token}"
+        sessions.append(session)
+    n = 0
+    while time.monotonic() < deadline:
+        session = sessions[n % len(sessions)]
+        n += 1
+        for product in rng.sample(products, k=rng.randint(1, 3)):
+            response = session.post(
+                f"{base}/api/orders/cart/items/", json={"product_id": product, "quantity": rng.randint(1, 4)}, timeout=15
+            )
+            tally[f"abandoned cart {response.status_code}"] += 1
+        time.sleep(4)
 
 
 def main() -> int:
@@ -140,6 +161,9 @@ def main() -> int:
         Customer(args.base, register(args.base, f"load-{run}-{n}"), products, deadline, n, tally) for n in range(args.customers)
     ]
     threads.append(threading.Thread(target=restock, args=(args.base, staff, products, deadline, tally), daemon=True))
+    # 16 visitors, one every 4 s: each cart is left alone for about a minute.
+    visitors = [register(args.base, f"load-{run}-visitor-{n}") for n in range(16)]
+    threads.append(threading.Thread(target=abandon_carts, args=(args.base, visitors, products, deadline, tally), daemon=True))
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -116,7 +116,11 @@ def render(prometheus: str, minutes: int, out: Path, end: float | None = None) -
                 if points:
                     series.append((legend(target.get("legendFormat", ""), result["metric"]), points))
         if not series:
-            axes.text(0.5, 0.5, "No data", transform=axes.transAxes, color=MUTED, fontsize=12, ha="center", va="center")
+            axes.text(0.5, 0.58, "No data", transform=axes.transAxes, color=MUTED, fontsize=12, ha="center", va="center")
+            # Grafana shows the description on hover; here it says why the panel is empty.
+            note = panel.get("description", "")
+            note = note[note.find("(") + 1 : note.find(")")] if "(" in note else ""
+            axes.text(0.5, 0.38, note, transform=axes.transAxes, color=MUTED, fontsize=8, ha="center", va="center", wrap=True)
         baseline: dict[datetime, float] = {}
         for index, (name, points) in enumerate(sorted(series, key=lambda s: s[0])):
             color = PALETTE[index % len(PALETTE)]
