@@ -48,6 +48,11 @@ def main() -> None:
 
     with override_settings(ROOT_URLCONF="opply.common.tests.urls_observability"):
         b"".join(application(environ, start_response))
+    if scenario == "work":
+        # A Celery task, run here as a worker would run it (signals and all).
+        from opply.orders.tasks import delete_expired_idempotency_records
+
+        delete_expired_idempotency_records.apply()
 
     if "sentry_sdk" in sys.modules:
         import sentry_sdk
