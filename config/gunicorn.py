@@ -9,6 +9,7 @@ import multiprocessing
 import os
 
 from gunicorn import util
+
 from opply.common.observability import multiprocess as metrics_processes
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"  # noqa: S104 - containers listen on every interface
