@@ -30,12 +30,15 @@ COPY requirements/base.txt /tmp/requirements.txt
 # every language but English (the API and its admin speak English only:
 # LANGUAGE_CODE en-us, no LocaleMiddleware), about 20 MB of Django's, DRF's
 # and the other apps' locale directories: room for the observability
-# libraries (Sentry, OpenTelemetry) within the image's size budget.
+# libraries (Sentry, OpenTelemetry) within the image's size budget. So does
+# drf-spectacular-sidecar's ReDoc bundle (5 MB): only Swagger UI is served,
+# and collectstatic leaves ReDoc out anyway (OpplyStaticFilesConfig).
 RUN /opt/venv/bin/pip install --only-binary=:all: --requirement /tmp/requirements.txt \
  && /opt/venv/bin/pip uninstall --yes --quiet setuptools \
  && /opt/venv/bin/python -m pip uninstall --yes --quiet pip \
  && find /opt/venv -name '*.po' -delete \
- && find /opt/venv/lib -regextype posix-extended -type d -regex '.*/locale/[^/]+' ! -name en -prune -exec rm -rf {} +
+ && find /opt/venv/lib -regextype posix-extended -type d -regex '.*/locale/[^/]+' ! -name en -prune -exec rm -rf {} + \
+ && rm -rf /opt/venv/lib/python3.11/site-packages/drf_spectacular_sidecar/static/drf_spectacular_sidecar/redoc
 
 # --- final image ------------------------------------------------------------------
 FROM ${PYTHON_IMAGE}
