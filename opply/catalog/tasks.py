@@ -88,8 +88,8 @@ def confirmed_drift() -> list[reconcile.Drift]:
     if not first:
         return []
     time.sleep(DRIFT_CONFIRM_SECONDS)
-    offsets = {(d.product_id, d.field): (d.redis or 0) - d.expected for d in first}
-    return [d for d in reconcile.find_drift() if offsets.get((d.product_id, d.field)) == (d.redis or 0) - d.expected]
+    offsets = {(d.product_id, d.field): (d.found or 0) - d.expected for d in first}
+    return [d for d in reconcile.find_drift() if offsets.get((d.product_id, d.field)) == (d.found or 0) - d.expected]
 
 
 @shared_task(ignore_result=True)
@@ -99,5 +99,5 @@ def check_availability_drift() -> int:
     drift = confirmed_drift()
     metrics.drift_check_finished(dict(Counter(d.field for d in drift)))
     for d in drift:
-        logger.warning("availability drift: product %s %s redis=%s expected=%s", d.product_id, d.field, d.redis, d.expected)
+        logger.warning("availability drift: product %s %s found=%s expected=%s", d.product_id, d.field, d.found, d.expected)
     return len(drift)

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import DatabaseError, connections
 
+from opply.common.observability import metrics
+
 logger = logging.getLogger(__name__)
 
 PRIMARY = "default"
@@ -70,6 +72,7 @@ class CircuitBreaker:
             return
         with self._lock:
             self._open_until, self._trial_running, self.reason = None, False, ""
+        metrics.replica_circuit(is_open=False)
         logger.warning("replica back: reads return to it")
 
     def failed(self, reason: str) -> None:
@@ -78,6 +81,7 @@ class CircuitBreaker:
             self._open_until = time.monotonic() + settings.REPLICA_RETRY_SECONDS
             self._trial_running = False
             self.reason = reason
+        metrics.replica_circuit(is_open=True)
         if was_closed:
             logger.warning("replica unusable (%s): reads go to the primary for %ss", reason, settings.REPLICA_RETRY_SECONDS)
 
@@ -88,6 +92,7 @@ class CircuitBreaker:
     def reset(self) -> None:
         with self._lock:
             self._open_until, self._trial_running, self.reason = None, False, ""
+        metrics.replica_circuit(is_open=False)
 
 
 breaker = CircuitBreaker()

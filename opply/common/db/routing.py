@@ -40,6 +40,7 @@ from django.http import HttpRequest, HttpResponse
 from redis.exceptions import RedisError
 
 from opply.common.db.replica import PRIMARY, REPLICA, last_known_lag, replica_usable
+from opply.common.observability import metrics
 from opply.common.redis import get_redis
 
 logger = logging.getLogger(__name__)
@@ -104,7 +105,11 @@ class PrimaryReplicaRouter:
         instance = hints.get("instance")
         if instance is not None and getattr(instance._state, "db", None) == PRIMARY:
             return PRIMARY
-        return REPLICA if replica_usable() else PRIMARY
+        if replica_usable():
+            return REPLICA
+        # The replica is down or lagging (its circuit breaker is open).
+        metrics.replica_fallback()
+        return PRIMARY
 
     def db_for_write(self, model: type, **hints: Any) -> str:
         _pinned_to_primary.set(True)

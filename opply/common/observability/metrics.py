@@ -132,7 +132,8 @@ fulfilment_lag = Histogram(
 drift_checks = Counter("opply_inventory_drift_checks_total", "Periodic reconciliations of the availability store against PostgreSQL.")
 drift_found = Counter(
     "opply_inventory_drift_found_total",
-    "Drifting values found by reconciliation (confirmed by a second pass), by field (on_hand, reserved).",
+    "Drifting values found by reconciliation (confirmed by a second pass), by field "
+    "(on_hand, reserved: the Redis store against PostgreSQL and the holds; in_stock: a product's list flag).",
     ["field"],
 )
 drift_values = Gauge(
@@ -269,7 +270,8 @@ def observe_fulfilment_lag(seconds: float) -> None:
 def drift_check_finished(counts: dict[str, int]) -> None:
     """Reconciliation finished; ``counts`` is drifting values per field (fields absent: none)."""
     drift_checks.inc()
-    for field in ("on_hand", "reserved", *sorted(set(counts) - {"on_hand", "reserved"})):
+    fields = ("on_hand", "reserved", "in_stock")
+    for field in (*fields, *sorted(set(counts) - set(fields))):
         found = counts.get(field, 0)
         if found:
             drift_found.labels(field).inc(found)

@@ -17,8 +17,9 @@ from opply.catalog import inventory, tasks
 from opply.catalog.models import Stock
 from opply.catalog.tests.factories import make_product
 from opply.common.observability import metrics
-from opply.common.testing import assert_problem
+from opply.common.testing import TcpProxy, assert_problem, replica_at
 from opply.common.tests.metrics_helpers import Delta, value
+from opply.common.tests.test_replica_down import request as replica_request
 from opply.orders.tests.helpers import available, order
 from opply.orders.tests.test_cart import add, expire_cart
 
@@ -349,3 +350,27 @@ def test_task_outcomes_are_counted_with_their_time():
     assert delta("opply_celery_task_duration_seconds_count", task=sweeper) == 1
     assert delta("opply_celery_tasks_total", task="opply.tests.metrics_explode", outcome="failed") == 1
     assert delta("opply_celery_tasks_total", task="opply.tests.metrics_retry", outcome="retried") == 1
+
+
+# --- The replica's circuit breaker (a real TCP endpoint that refuses, then forwards) --------------
+
+
+def test_a_replica_down_shows_as_fallbacks_and_an_open_circuit(customer_client, settings):
+    settings.REPLICA_RETRY_SECONDS = 0.5
+    product = make_product(quantity=5)
+    url = f"/api/catalog/products/{product.public_id}/"
+    replica = TcpProxy(target_port=int(connections["default"].settings_dict["PORT"] or 5432))
+
+    with replica_at(replica.port):
+        with Delta() as delta:
+            assert replica_request(customer_client.get, url).status_code == 200
+        assert delta("opply_replica_fallbacks_total") >= 1
+        assert value("opply_replica_circuit_open") == 1
+
+        replica.start()
+        time.sleep(0.6)
+        with Delta() as delta:
+            assert replica_request(customer_client.get, url).status_code == 200
+        assert delta("opply_replica_fallbacks_total") == 0
+        assert value("opply_replica_circuit_open") == 0
+        replica.stop()
