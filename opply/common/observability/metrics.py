@@ -22,9 +22,10 @@ prometheus_client's locked ``labels()``.
 Hooks for work that has not landed yet are documented in
 docs/observability.md ("What each metric means"): ``order_transition`` for
 every status change of asynchronous fulfilment and staff order management,
-``observe_fulfilment_lag`` when a pending order is confirmed, the outbox
-backlog collector in :mod:`opply.common.observability.collectors`, and
-``replica_fallback`` / ``replica_circuit`` for the replica circuit breaker.
+``observe_fulfilment_lag`` when a pending order is confirmed, and the outbox
+backlog collector in :mod:`opply.common.observability.collectors`. The
+replica router and circuit breaker call ``replica_fallback`` and
+``replica_circuit``.
 """
 
 from __future__ import annotations
@@ -219,12 +220,12 @@ def observe_redis(command: str, seconds: float) -> None:
 
 
 def replica_fallback() -> None:
-    """A read went to the primary because the replica was unusable (the router calls this)."""
+    """A read went to the primary because the replica was unusable (opply.common.db.routing)."""
     replica_fallbacks.inc()
 
 
 def replica_circuit(*, is_open: bool) -> None:
-    """The replica circuit breaker of this process opened (True) or closed (False)."""
+    """The replica circuit breaker of this process opened (True) or closed (False) (opply.common.db.replica)."""
     replica_circuit_open.set(1 if is_open else 0)
 
 
