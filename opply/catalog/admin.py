@@ -23,7 +23,7 @@ from django.utils.html import format_html
 
 from opply.catalog import services
 from opply.catalog.models import MAX_ON_HAND, Category, Product, StockMovement
-from opply.common.errors import ProblemError
+from opply.common.errors import ApplicationError
 
 
 def _actor(request: HttpRequest) -> str:
@@ -147,8 +147,8 @@ class ProductAdmin(admin.ModelAdmin):
         if request.method == "POST" and form.is_valid():
             try:
                 on_hand = services.stock_adjust(product=product, **form.cleaned_data, actor=_actor(request))
-            except ProblemError as exc:
-                form.add_error(None, str(exc.detail))
+            except ApplicationError as exc:
+                form.add_error(None, exc.message)
             else:
                 self.message_user(request, f"{product.sku}: {on_hand} on hand.", messages.SUCCESS)
                 return HttpResponseRedirect(reverse("admin:catalog_product_change", args=[product.pk]))

@@ -2,8 +2,9 @@
 
 Every catalog write bumps the version instead of hunting for keys: the next
 read builds a new key and misses, old pages simply age out. Reading a page
-is one round trip (a script reads the version and the page under it). Pages
-are JSON in Redis.
+is one round trip (``lua/read_page.lua`` reads the version, the page under
+it and its live quantities). Pages are JSON in Redis; keys as laid out in
+:mod:`opply.catalog.keys`.
 
 This is the cache role: it may fail quietly. If Redis is down every function
 here degrades to "miss" (and a bump to a no-op, which is why pages expire
@@ -21,31 +22,13 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
+from opply.catalog import scripts
+from opply.catalog.keys import VERSION_KEY, page_key
 from opply.common.redis import get_redis
 
 logger = logging.getLogger(__name__)
 
-VERSION_KEY = "catalog:version"
 PAGE_TIMEOUT_SECONDS = 120
-
-# KEYS: version key. ARGV: page digest.
-# -> {version or false, page or false, on_hand, reserved, on_hand, reserved...}
-# The page's live quantities are read in the same round trip from the
-# availability store (keys as in opply.catalog.inventory.product_key; a
-# missing key reads as false and is rebuilt by the caller).
-_READ_PAGE = """
-local version = redis.call('GET', KEYS[1])
-if not version then return {false, false} end
-local page = redis.call('GET', 'catalog:page:' .. version .. ':' .. ARGV[1])
-local out = {version, page}
-if page then
-  for _, row in ipairs(cjson.decode(page)['rows']) do
-    local v = redis.call('HMGET', 'inv:{p' .. row['pk'] .. '}', 'on_hand', 'reserved')
-    table.insert(out, v[1]); table.insert(out, v[2])
-  end
-end
-return out
-"""
 
 
 @dataclass(frozen=True)
@@ -64,7 +47,7 @@ def page_digest(params: Any) -> str:
 def read_page(digest: str) -> CachedPage:
     """The catalog version and, on a hit, the page with its live quantities: one round trip."""
     try:
-        version, raw, *stock = get_redis().register_script(_READ_PAGE)(keys=[VERSION_KEY], args=[digest])
+        version, raw, *stock = scripts.READ_PAGE(keys=[VERSION_KEY], args=[digest])
         if version is None:
             # First read ever, or Redis restarted: start a version (another
             # process may win the race; both then use the winner's).
@@ -84,7 +67,7 @@ def read_page(digest: str) -> CachedPage:
 
 def write_page(version: str, digest: str, page: dict[str, Any]) -> None:
     try:
-        get_redis().set(f"catalog:page:{version}:{digest}", json.dumps(page, separators=(",", ":")), ex=PAGE_TIMEOUT_SECONDS)
+        get_redis().set(page_key(version, digest), json.dumps(page, separators=(",", ":")), ex=PAGE_TIMEOUT_SECONDS)
     except RedisError:
         logger.warning("page cache unreachable: page not stored")
 

@@ -10,27 +10,24 @@ import logging
 from decimal import Decimal
 from typing import Any
 
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
-from redis.exceptions import RedisError
 
-from opply.catalog import inventory
+from opply.catalog import reservations
 from opply.catalog.cache import bump_catalog_version
-from opply.catalog.listing import refresh_after_change, refresh_in_stock
 from opply.catalog.models import MAX_ON_HAND, Category, Product, Stock, StockMovement
 from opply.catalog.stock import Movement, OnHand, StockAboveLimit, StockShortage, apply_stock_movements
-from opply.common.errors import ProblemError
+from opply.common.errors import ApplicationError, ConflictError
 
 logger = logging.getLogger(__name__)
 
 
-class CatalogConflict(ProblemError):
-    status_code = 409
-    default_code = "conflict"
+class CatalogConflict(ConflictError):
+    pass
 
 
-def _unique_violation(field: str, message: str) -> ProblemError:
-    return ProblemError(message, "validation_error", errors={field: [message]})
+def _unique_violation(field: str, message: str) -> ApplicationError:
+    return ApplicationError(message, "validation_error", errors={field: [message]})
 
 
 # --- Categories -------------------------------------------------------------------
@@ -129,47 +126,7 @@ def stock_adjust(*, product: Product, delta: int | None = None, quantity: int | 
             raise CatalogConflict(f"Only {current} on hand: cannot remove {-delta}.", "stock_below_zero", on_hand=current) from None
         except StockAboveLimit:
             message = f"On hand would be {current + delta}; at most {MAX_ON_HAND} units of one product can be on hand."
-            raise ProblemError(message, "stock_above_limit", errors={field: [message]}, on_hand=current, limit=MAX_ON_HAND) from None
+            raise ApplicationError(message, "stock_above_limit", errors={field: [message]}, on_hand=current, limit=MAX_ON_HAND) from None
         new = movements.get(product.id, OnHand(stock.on_hand, stock.version))  # a count that changed nothing
-        transaction.on_commit(lambda: publish_on_hand({product.id: new}))
+        transaction.on_commit(lambda: reservations.publish_on_hand({product.id: new}))
     return new.on_hand
-
-
-def publish_on_hand(values: dict[int, OnHand]) -> None:
-    """After a commit: push new on-hand values to the availability store and
-    refresh the list flag of products whose availability crossed zero.
-
-    If Redis is down the store keeps its older values (reconciliation and the
-    next change of each product repair them); the flag is then derived from
-    PostgreSQL.
-    """
-    try:
-        changes = inventory.sync_on_hand(values)
-    except RedisError:
-        logger.warning("availability store unreachable: on-hand update for %s deferred to reconciliation", sorted(values))
-        refresh_in_stock_quietly(sorted(values))
-        return
-    publish_availability_changes(changes)
-
-
-def publish_availability_changes(changes: list[inventory.Change]) -> None:
-    """After a reservation, release or commit: refresh the list flag of products
-    whose availability crossed zero (rare; a no-op otherwise).
-
-    Never raises for a database failure: the flag is derived, the change that
-    caused it already happened (and may be committed), and the periodic
-    resync and ``inventory_reconcile`` repair a flag left stale.
-    """
-    try:
-        refresh_after_change({c.product_id: c.before for c in changes}, {c.product_id: c.after for c in changes})
-    except DatabaseError as exc:
-        logger.warning("in_stock flags not refreshed (%s); the periodic resync repairs them", exc)
-
-
-def refresh_in_stock_quietly(product_ids: list[int]) -> None:
-    """:func:`refresh_in_stock` after a change that already happened: a
-    database failure is logged, never raised (see above)."""
-    try:
-        refresh_in_stock(product_ids)
-    except DatabaseError as exc:
-        logger.warning("in_stock flags of %s not refreshed (%s); the periodic resync repairs them", product_ids, exc)

@@ -56,23 +56,30 @@ class StockAboveLimit(Exception):
         self.product_id = product_id
 
 
-def write_ledger(movements: Sequence[Movement], *, reason: str, reference: str) -> None:
-    """One ledger row per movement, in one statement (every order writes here)."""
-    rows = [m for m in movements if m.delta]
+def write_ledger(movements: Sequence[Movement], *, reason: str, reference: str | Sequence[str]) -> None:
+    """One ledger row per movement, in one statement (every order writes here).
+    ``reference`` is one for every row, or one per movement (a batch of orders)."""
+    references = [reference] * len(movements) if isinstance(reference, str) else list(reference)
+    rows = [(m, ref) for m, ref in zip(movements, references, strict=True) if m.delta]
     if not rows:
         return
     with connection.cursor() as cursor:
         cursor.execute(
             """
             INSERT INTO "catalog"."stock_movement" (product_id, delta, reason, reference, created_at)
-            SELECT product_id, delta, %s, %s, now() FROM unnest(%s::bigint[], %s::integer[]) AS m(product_id, delta)
+            SELECT product_id, delta, %s, reference, now()
+              FROM unnest(%s::bigint[], %s::integer[], %s::varchar[]) AS m(product_id, delta, reference)
             """,
-            [reason, reference, [m.product_id for m in rows], [m.delta for m in rows]],
+            [reason, [m.product_id for m, _ in rows], [m.delta for m, _ in rows], [ref for _, ref in rows]],
         )
 
 
-def apply_stock_movements(movements: Sequence[Movement], *, reason: str, reference: str = "") -> dict[int, OnHand]:
+def apply_stock_movements(
+    movements: Sequence[Movement], *, reason: str, reference: str = "", ledger_written: bool = False
+) -> dict[int, OnHand]:
     """Apply the movements and write the ledger; return the new on-hand per product.
+    ``ledger_written``: the caller wrote the ledger rows itself (a batch of
+    orders, one row per order line, with :func:`write_ledger`).
 
     Must run inside the caller's transaction on the primary (the order, the
     adjustment...): on :class:`StockShortage` or :class:`StockAboveLimit` the
@@ -84,7 +91,8 @@ def apply_stock_movements(movements: Sequence[Movement], *, reason: str, referen
     if not connection.in_atomic_block:
         raise RuntimeError("apply_stock_movements must run inside a transaction")
     ordered = sorted((m for m in movements if m.delta), key=lambda m: m.product_id)
-    write_ledger(ordered, reason=reason, reference=reference)
+    if not ledger_written:
+        write_ledger(ordered, reason=reason, reference=reference)
     on_hand: dict[int, OnHand] = {}
     with connection.cursor() as cursor:
         for movement in ordered:

@@ -8,11 +8,8 @@ from collections import Counter
 
 from celery import shared_task
 
-from opply.catalog import inventory, reconcile
+from opply.catalog import reconcile, reservations
 from opply.catalog.listing import repair_in_stock
-from opply.catalog.models import Stock
-from opply.catalog.services import publish_availability_changes
-from opply.catalog.stock import OnHand
 from opply.common import heartbeat
 from opply.common.observability import metrics
 
@@ -28,14 +25,13 @@ def release_expired(*, limit: int = 500) -> int:
     """
     released = 0
     while True:
-        holders = inventory.expired_holders(limit=limit)
+        holders = reservations.expired_holders(limit=limit)
         for holder in holders:
-            did_release, changes = inventory.release_hold_once(holder, only_if_expired=True)
-            publish_availability_changes(changes)
-            if did_release:
+            release = reservations.release(holder, only_if_expired=True)
+            if release.released:
                 released += 1
                 # holder is "cart:<customer>" or "order:<order>"
-                metrics.hold_released_by_sweeper(holder=holder.partition(":")[0], units=sum(c.after - c.before for c in changes))
+                metrics.hold_released_by_sweeper(holder=holder.partition(":")[0], units=release.units)
         if len(holders) < limit:
             return released
 
@@ -59,21 +55,12 @@ def resync_availability(batch: int = 1000) -> int:
     product that sold out while Redis was down, or whose keys were rebuilt
     after Redis restarted empty, crosses zero in no script: nothing else
     would flip it). Returns how many flags were repaired."""
-    last_id, repaired = 0, 0
-    while True:
-        rows = list(
-            Stock.objects.using("default")
-            .filter(product_id__gt=last_id)
-            .order_by("product_id")
-            .values_list("product_id", "on_hand", "version")[:batch]
-        )
-        if not rows:
-            if repaired:
-                logger.warning("resync repaired the in_stock flag of %d product(s)", repaired)
-            return repaired
-        last_id = rows[-1][0]
-        publish_availability_changes(inventory.sync_on_hand({pid: OnHand(on_hand, version) for pid, on_hand, version in rows}))
-        repaired += repair_in_stock([pid for pid, _, _ in rows])
+    repaired = 0
+    for product_ids in reservations.rebuild_all(batch=batch):
+        repaired += repair_in_stock(product_ids)
+    if repaired:
+        logger.warning("resync repaired the in_stock flag of %d product(s)", repaired)
+    return repaired
 
 
 # A value whose offset from the truth moves between the two passes was a

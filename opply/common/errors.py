@@ -9,6 +9,10 @@ server as ``application/problem+json``::
 
 ``errors`` carries field errors; problem-specific members (``available``,
 ``lines``...) sit at the top level next to the standard ones.
+
+Services raise domain errors (:class:`ApplicationError` and its kinds), which
+know nothing of HTTP; :data:`STATUS_OF_KIND` below is the one place that maps
+them to statuses. ``ProblemError`` is for the HTTP layer itself.
 """
 
 from __future__ import annotations
@@ -60,6 +64,80 @@ class ProblemError(exceptions.APIException):
         self.code = code or self.default_code
         self.extra = extra
         self.headers = headers or {}
+
+
+# --- Domain errors ---------------------------------------------------------------
+
+
+class ApplicationError(Exception):
+    """A business rule refused the operation (HackSoft's ``ApplicationError``).
+
+    Services raise a kind below, with a stable ``code``, a message for the
+    client and extra members (``errors``, ``available``...); nothing changed.
+    The base class itself means invalid input.
+    """
+
+    default_code = "bad_request"
+    default_message = "The request could not be processed."
+
+    def __init__(self, message: str | None = None, code: str | None = None, *, retry_after: int | None = None, **extra: Any) -> None:
+        self.message = message or self.default_message
+        self.code = code or self.default_code
+        self.retry_after = retry_after
+        self.extra = extra
+        super().__init__(self.message)
+
+
+class NotFoundError(ApplicationError):
+    default_code = "not_found"
+    default_message = "Not found."
+
+
+class ConflictError(ApplicationError):
+    """The request is valid but the current state refuses it (stock, a status)."""
+
+    default_code = "conflict"
+
+
+class UnprocessableError(ApplicationError):
+    """Well-formed, but not processable as sent (over a per-customer cap, a reused key)."""
+
+    default_code = "unprocessable"
+
+
+class UnavailableError(ApplicationError):
+    """A dependency is down; retry after ``retry_after`` seconds."""
+
+    default_code = "service_unavailable"
+    default_message = "A service this request needs is temporarily unavailable."
+
+    def __init__(self, message: str | None = None, code: str | None = None, *, retry_after: int = 5, **extra: Any) -> None:
+        super().__init__(message, code, retry_after=retry_after, **extra)
+
+
+STATUS_OF_KIND: dict[type[ApplicationError], int] = {
+    ApplicationError: status.HTTP_400_BAD_REQUEST,
+    NotFoundError: status.HTTP_404_NOT_FOUND,
+    ConflictError: status.HTTP_409_CONFLICT,
+    UnprocessableError: status.HTTP_422_UNPROCESSABLE_ENTITY,
+    UnavailableError: status.HTTP_503_SERVICE_UNAVAILABLE,
+}
+
+
+def status_of(exc: ApplicationError) -> int:
+    return next(STATUS_OF_KIND[kind] for kind in type(exc).__mro__ if kind in STATUS_OF_KIND)
+
+
+def as_problem(exc: ApplicationError) -> ProblemError:
+    """The HTTP error a domain error becomes."""
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+    return ProblemError(exc.message, exc.code, status_code=status_of(exc), headers=headers, **exc.extra)
+
+
+def problem_of(exc: ApplicationError) -> tuple[int, dict[str, Any]]:
+    """Status and problem body of a domain error (an idempotent outcome stores them)."""
+    code = status_of(exc)
+    return code, problem(code, exc.code, exc.message, **exc.extra)
 
 
 class ServiceUnavailable(ProblemError):
@@ -169,6 +247,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     (``set_rollback``). Unexpected exceptions return None and reach Django's
     500 handler, which is JSON as well.
     """
+    if isinstance(exc, ApplicationError):
+        exc = as_problem(exc)
     unavailable = database_problem(exc)
     if unavailable is not None:
         logger.warning("database unavailable (%s): %s", unavailable.code, exc)

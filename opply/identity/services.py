@@ -7,14 +7,13 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from opply.common.errors import ProblemError
+from opply.common.errors import ApplicationError
 from opply.identity.models import User
 
 PROFILE_FIELDS = ("email", "first_name", "last_name", "company_name")
 
 
-class AccountConflict(ProblemError):
-    status_code = 400
+class AccountConflict(ApplicationError):
     default_code = "validation_error"
 
 

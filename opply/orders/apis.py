@@ -12,11 +12,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from opply.common.errors import PROBLEM_CONTENT_TYPE, ProblemError, problem
+from opply.common.errors import PROBLEM_CONTENT_TYPE, problem_of
 from opply.common.observability import metrics
 from opply.orders import idempotency, selectors, services
 from opply.orders.models import Order
 from opply.orders.serializers import OrderInputSerializer, OrderSerializer
+from opply.orders.services import OrderResult
 
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
     "Idempotency-Key",
@@ -37,7 +38,7 @@ ORDER_ERRORS = {
 }
 
 
-def respond_idempotently(request: Request, place: Callable[[idempotency.Claim | None], Order]) -> Response:
+def respond_idempotently(request: Request, place: Callable[[idempotency.Claim | None], OrderResult]) -> Response:
     """Run ``place`` at most once per (customer, Idempotency-Key) and replay its outcome."""
     raw_key = request.headers.get("Idempotency-Key")
     if raw_key is None:
@@ -51,10 +52,11 @@ def respond_idempotently(request: Request, place: Callable[[idempotency.Claim | 
     if isinstance(outcome, idempotency.StoredResponse):
         return _replay(request, outcome)
     try:
-        order = place(outcome)
+        placed = place(outcome)
     except services.InsufficientStock as exc:
         # The request ran to a business outcome: a retry must get it again.
-        idempotency.store_outcome(outcome, status=exc.status_code, body=problem(exc.status_code, exc.code, str(exc.detail), **exc.extra))
+        status_code, body = problem_of(exc)
+        idempotency.store_outcome(outcome, status=status_code, body=body)
         raise
     except idempotency.AlreadyStored:
         # A concurrent request with this key won (Redis had lost the lock):
@@ -66,16 +68,16 @@ def respond_idempotently(request: Request, place: Callable[[idempotency.Claim | 
     except BaseException:
         outcome.abandon()
         raise
-    return _created(request, order)
+    return _created(request, placed)
 
 
 def _order_location(request: Request, order_id: Any) -> str:
     return request.build_absolute_uri(reverse("orders:order-detail", kwargs={"id": order_id}))
 
 
-def _created(request: Request, order: Order) -> Response:
-    body = selectors.order_representation(order, selectors.order_lines(order))
-    return Response(body, status=status.HTTP_201_CREATED, headers={"Location": _order_location(request, order.public_id)})
+def _created(request: Request, placed: OrderResult) -> Response:
+    body = selectors.order_representation(placed.order, placed.lines)
+    return Response(body, status=status.HTTP_201_CREATED, headers={"Location": _order_location(request, placed.order.public_id)})
 
 
 def _replay(request: Request, stored: idempotency.StoredResponse) -> Response:
@@ -129,10 +131,5 @@ class OrderDetailApi(APIView):
 class OrderCancelApi(APIView):
     @extend_schema(request=None, responses={200: OrderSerializer, 409: OpenApiResponse(description="`order_not_cancellable`")})
     def post(self, request: Request, id: Any) -> Response:
-        try:
-            order = services.order_cancel(customer_id=request.user.public_id, order_id=id)
-        except ProblemError as exc:
-            if exc.status_code == 404:
-                raise Http404 from None
-            raise
-        return Response(selectors.order_representation(order, order.prefetched_lines))
+        cancelled = services.order_cancel(customer_id=request.user.public_id, order_id=id)
+        return Response(selectors.order_representation(cancelled.order, cancelled.lines))

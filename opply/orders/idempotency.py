@@ -43,7 +43,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from redis.exceptions import RedisError
 
-from opply.common.errors import ProblemError
+from opply.common.errors import ApplicationError, ConflictError, UnprocessableError
 from opply.common.redis import get_redis
 from opply.orders.models import IdempotencyRecord
 
@@ -55,16 +55,14 @@ _DONE = "done"
 _RUNNING = "running"
 
 
-class IdempotencyInProgress(ProblemError):
-    status_code = 409
+class IdempotencyInProgress(ConflictError):
     default_code = "idempotency_in_progress"
-    default_detail = "A request with this Idempotency-Key is still being processed; retry shortly."
+    default_message = "A request with this Idempotency-Key is still being processed; retry shortly."
 
 
-class IdempotencyKeyReused(ProblemError):
-    status_code = 422
+class IdempotencyKeyReused(UnprocessableError):
     default_code = "idempotency_key_reused"
-    default_detail = "This Idempotency-Key was used with a different request."
+    default_message = "This Idempotency-Key was used with a different request."
 
 
 class AlreadyStored(Exception):
@@ -218,7 +216,7 @@ def _lock_key(customer_id: UUID, key: str) -> str:
 
 def validate_key(key: str) -> str:
     if not key or len(key) > MAX_KEY_LENGTH or not key.isascii() or not key.isprintable():
-        raise ProblemError(
+        raise ApplicationError(
             "Idempotency-Key must be 1 to 255 printable ASCII characters.",
             "validation_error",
             errors={"Idempotency-Key": ["1 to 255 printable ASCII characters."]},
@@ -266,7 +264,7 @@ def claim(*, customer_id: UUID, key: str, request_fingerprint: str) -> Claim | S
                 raise IdempotencyKeyReused()
             if held.state == _RUNNING and not held.owner_gone():
                 retry_after = min(max(math.ceil(held.lease_until - time.time()), 1), settings.IDEMPOTENCY_LEASE_SECONDS)
-                raise IdempotencyInProgress(headers={"Retry-After": str(retry_after)})
+                raise IdempotencyInProgress(retry_after=retry_after)
             if held.state == _DONE:
                 stored = stored_response(customer_id=customer_id, key=key, request_fingerprint=request_fingerprint)
                 if stored is not None:
@@ -288,7 +286,7 @@ def claim(*, customer_id: UUID, key: str, request_fingerprint: str) -> Claim | S
             taken._mark_done()
             return stored
         return taken
-    raise IdempotencyInProgress(headers={"Retry-After": "1"})
+    raise IdempotencyInProgress(retry_after=1)
 
 
 def store_outcome(claim_: Claim, *, status: int, body: Any) -> None:

@@ -8,7 +8,7 @@ from opply.catalog.models import Product, Stock, StockMovement
 from opply.catalog.seed import seed_generated_catalog
 from opply.catalog.selectors import stock_ledger_mismatches
 from opply.catalog.tests.factories import make_product
-from opply.common.errors import ProblemError
+from opply.common.errors import ApplicationError
 
 pytestmark = pytest.mark.django_db
 
@@ -29,7 +29,7 @@ def test_the_ledger_sums_to_on_hand_after_a_random_sequence_of_adjustments():
             delta = rng.choice([-1, 1]) * rng.randint(1, 15)
             try:
                 services.stock_adjust(product=product, delta=delta)
-            except ProblemError:
+            except ApplicationError:
                 assert expected[product.id] + delta < 0
                 refused += 1
             else:

@@ -311,8 +311,9 @@ def test_a_checkout_whose_process_died_right_after_committing_is_replayed_not_re
 DIE_MID_TRANSACTION = """
 import os, sys, uuid, django
 django.setup()
+from opply.catalog import reservations
 from opply.orders import cart, idempotency, services
-services.apply_stock_movements = lambda *args, **kwargs: os._exit(137)
+reservations.apply_stock_movements = lambda *args, **kwargs: os._exit(137)
 customer = uuid.UUID(sys.argv[1])
 claim = idempotency.claim(customer_id=customer, key=sys.argv[2], request_fingerprint=sys.argv[3])
 print(type(claim).__name__, flush=True)
