@@ -82,9 +82,10 @@ test-replica: install ## Replica suite on a real primary + pg_basebackup hot sta
 test-faults: install ## Fault suite: Redis, connections, gunicorn and Celery workers killed or blocked under load (slow)
 	$(SYSTEM_PYTEST) -m faults
 
-lint: install ## ruff lint + format check, no missing migrations, a valid OpenAPI schema
+lint: install ## ruff lint + format check, import contracts, no missing migrations, a valid OpenAPI schema
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) manage.py makemigrations --check --dry-run
 	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
 	$(MAKE) --no-print-directory lint-deploy

@@ -7,7 +7,7 @@ from django.db import connections
 from rest_framework.test import APIClient
 
 from opply.common.redis import get_redis
-from opply.common.testing import bearer_client
+from opply.identity.testing import bearer_client
 
 
 @pytest.fixture(autouse=True)

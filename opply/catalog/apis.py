@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from django.http import Http404
 from django.urls import reverse
@@ -24,7 +25,6 @@ from opply.catalog.serializers import (
 )
 from opply.common.pagination import MAX_PAGE_NUMBER, PageNumberPagination
 from opply.common.permissions import IsStaff, ReadOnlyOrStaff
-from opply.identity.apis import UUID_PATTERN
 
 PRODUCT_LIST_PARAMETERS = [
     OpenApiParameter(
@@ -67,7 +67,7 @@ class CategoryViewSet(viewsets.ModelViewSet):
     permission_classes = [ReadOnlyOrStaff]
     serializer_class = CategorySerializer
     lookup_url_kwarg = "id"
-    lookup_value_regex = UUID_PATTERN
+    lookup_value_converter = "uuid"
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
         return selectors.category_list()
@@ -148,25 +148,25 @@ def _page_link(request: Request, page: int) -> str:
 class ProductDetailApi(APIView):
     permission_classes = [ReadOnlyOrStaff]
 
-    def _product(self, request: Request, id: Any) -> Product:
+    def _product(self, request: Request, id: UUID) -> Product:
         product = selectors.product_get(id, include_inactive=bool(request.user.is_staff))
         if product is None:
             raise Http404
         return product
 
     @extend_schema(responses={200: ProductDetailSerializer})
-    def get(self, request: Request, id: Any) -> Response:
+    def get(self, request: Request, id: UUID) -> Response:
         return Response(selectors.product_detail(self._product(request, id)))
 
     @extend_schema(request=ProductUpdateSerializer, responses={200: ProductDetailSerializer})
-    def put(self, request: Request, id: Any) -> Response:
+    def put(self, request: Request, id: UUID) -> Response:
         return self._update(request, id, partial=False)
 
     @extend_schema(request=ProductUpdateSerializer, responses={200: ProductDetailSerializer})
-    def patch(self, request: Request, id: Any) -> Response:
+    def patch(self, request: Request, id: UUID) -> Response:
         return self._update(request, id, partial=True)
 
-    def _update(self, request: Request, id: Any, *, partial: bool) -> Response:
+    def _update(self, request: Request, id: UUID, *, partial: bool) -> Response:
         product = self._product(request, id)
         serializer = ProductUpdateSerializer(data=request.data, partial=partial)
         serializer.is_valid(raise_exception=True)
@@ -174,7 +174,7 @@ class ProductDetailApi(APIView):
         return Response(selectors.product_detail(product))
 
     @extend_schema(responses={204: None})
-    def delete(self, request: Request, id: Any) -> Response:
+    def delete(self, request: Request, id: UUID) -> Response:
         services.product_deactivate(product=self._product(request, id))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -188,7 +188,7 @@ class ProductStockApi(APIView):
         request=StockAdjustSerializer,
         responses={200: StockSerializer, 409: OpenApiResponse(description="`stock_below_zero`: fewer units on hand than the write-off.")},
     )
-    def post(self, request: Request, id: Any) -> Response:
+    def post(self, request: Request, id: UUID) -> Response:
         product = selectors.product_get(id, include_inactive=True)
         if product is None:
             raise Http404

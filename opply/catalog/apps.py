@@ -5,3 +5,9 @@ class CatalogConfig(AppConfig):
     name = "opply.catalog"
     label = "catalog"
     verbose_name = "Catalog"
+
+    def seed_demo(self) -> str:
+        """The demo catalog (``manage.py seed``)."""
+        from opply.catalog.seed import seed_demo_catalog
+
+        return f"demo catalog: {seed_demo_catalog()} product(s) created"

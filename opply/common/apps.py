@@ -8,7 +8,6 @@ class CommonConfig(AppConfig):
     label = "common"
 
     def ready(self) -> None:
-        from opply.common import schema  # noqa: F401 - registers the OpenAPI extension
         from opply.common.observability.setup import setup
 
         setup()

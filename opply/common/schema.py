@@ -1,6 +1,7 @@
-"""OpenAPI glue: our authentication, strict request bodies and problem responses.
+"""OpenAPI glue: strict request bodies and problem responses.
 
-* ``BearerJWTScheme`` teaches drf-spectacular our authentication class.
+* (identity's own extensions, in ``opply/identity/schema.py``, teach it our
+  authentication class and login serializer.)
 * ``AutoSchema`` marks the request body of every :class:`StrictSerializer`
   ``additionalProperties: false``, as the serializer refuses unknown fields;
   a trimmed, non-blank string must hold a non-space character; a serializer
@@ -21,28 +22,9 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular import openapi
-from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
-from drf_spectacular.extensions import OpenApiSerializerExtension
 from rest_framework import serializers
 
 from opply.common.errors import PROBLEM_CONTENT_TYPE
-
-
-class BearerJWTScheme(SimpleJWTScheme):
-    target_class = "opply.common.authentication.JWTAuthentication"
-    name = "jwtAuth"
-
-
-class StrictTokenObtainExtension(OpenApiSerializerExtension):
-    """Our login serializer as it is (strict fields, no unknown ones), not as
-    drf-spectacular's generic simplejwt extension describes simplejwt's."""
-
-    target_class = "opply.identity.tokens.TokenObtainSerializer"
-    priority = 1
-
-    def map_serializer(self, auto_schema: Any, direction: str) -> dict[str, Any]:
-        serializer = self.target() if isinstance(self.target, type) else self.target
-        return auto_schema._map_basic_serializer(serializer, direction)
 
 
 class AutoSchema(openapi.AutoSchema):

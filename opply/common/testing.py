@@ -12,15 +12,6 @@ from typing import Any
 
 import psycopg
 from django.db import connections
-from rest_framework.test import APIClient
-
-
-def bearer_client(user) -> APIClient:  # type: ignore[no-untyped-def]
-    from opply.identity.tokens import IssuedRefreshToken
-
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {IssuedRefreshToken.for_user(user).access_token}")
-    return client
 
 
 def assert_problem(response, status: int, code: str | None = None) -> dict:  # type: ignore[no-untyped-def]

@@ -77,7 +77,7 @@ class FixedWindowRateThrottle(BaseThrottle):
         if window is None:
             return True
         # Authentication may already have counted this request in its own
-        # Redis round trip (see opply.common.authentication).
+        # Redis round trip (see opply.identity.authentication).
         count = getattr(request, "counted_windows", {}).get(window.key)
         if count is None:
             try:

@@ -27,8 +27,6 @@ from opply.identity.serializers import (
 )
 from opply.identity.tokens import IssuedRefreshToken, RotatingRefreshSerializer, TokenObtainSerializer, invalid_token, parse_refresh
 
-UUID_PATTERN = r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
-
 
 class RegisterApi(generics.GenericAPIView):
     permission_classes = [AllowAny]
@@ -101,7 +99,7 @@ class CustomerViewSet(viewsets.ModelViewSet):
     permission_classes = [IsStaff]
     lookup_field = "public_id"
     lookup_url_kwarg = "id"
-    lookup_value_regex = UUID_PATTERN
+    lookup_value_converter = "uuid"
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
         return selectors.customer_list()

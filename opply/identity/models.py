@@ -10,7 +10,7 @@ from django.db import models, transaction
 from django.db.models.functions import Lower
 from redis.exceptions import RedisError
 
-from opply.common.authentication import revoke_issued_tokens
+from opply.identity.authentication import revoke_issued_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ class User(AbstractUser):
         session, whatever path made the change (API, admin, shell): refresh
         tokens are blacklisted here, in the caller's transaction, and access
         tokens (trusted without a database query, see
-        opply.common.authentication) are refused from Redis after commit."""
+        opply.identity.authentication) are refused from Redis after commit."""
         from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
         with transaction.atomic():

@@ -21,8 +21,8 @@ from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from opply.common.authentication import claims_are_valid
 from opply.common.serializers import StrictCharField, StrictSerializer
+from opply.identity.authentication import claims_are_valid
 
 # Longer than any token this server issues (a few hundred characters).
 MAX_TOKEN_LENGTH = 2048
@@ -31,7 +31,7 @@ MAX_TOKEN_LENGTH = 2048
 class IssuedRefreshToken(RefreshToken):
     """A refresh token (and the access tokens made from it) carrying the
     claims that let requests authenticate without a database query (see
-    opply.common.authentication)."""
+    opply.identity.authentication)."""
 
     @classmethod
     def for_user(cls, user):  # type: ignore[no-untyped-def]

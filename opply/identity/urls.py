@@ -3,7 +3,7 @@ from rest_framework.routers import SimpleRouter
 
 from opply.identity import apis
 
-router = SimpleRouter()
+router = SimpleRouter(use_regex_path=False)
 router.register("customers", apis.CustomerViewSet, basename="customer")
 
 urlpatterns = [

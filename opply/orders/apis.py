@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from uuid import UUID
 
 from django.http import Http404
 from django.urls import reverse
@@ -121,7 +122,7 @@ class OrderListCreateApi(GenericAPIView):
 
 class OrderDetailApi(APIView):
     @extend_schema(responses={200: OrderSerializer})
-    def get(self, request: Request, id: Any) -> Response:
+    def get(self, request: Request, id: UUID) -> Response:
         order = selectors.order_get(customer_id=request.user.public_id, order_id=id)
         if order is None:
             raise Http404
@@ -130,6 +131,6 @@ class OrderDetailApi(APIView):
 
 class OrderCancelApi(APIView):
     @extend_schema(request=None, responses={200: OrderSerializer, 409: OpenApiResponse(description="`order_not_cancellable`")})
-    def post(self, request: Request, id: Any) -> Response:
+    def post(self, request: Request, id: UUID) -> Response:
         cancelled = services.order_cancel(customer_id=request.user.public_id, order_id=id)
         return Response(selectors.order_representation(cancelled.order, cancelled.lines))

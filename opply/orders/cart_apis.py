@@ -66,15 +66,15 @@ class CartItemApi(APIView):
     @extend_schema(
         request=CartQuantitySerializer, responses={200: CartSerializer, 404: OpenApiResponse(description="Not in the cart."), **CART_ERRORS}
     )
-    def put(self, request: Request, product_id: Any) -> Response:
+    def put(self, request: Request, product_id: UUID) -> Response:
         serializer = CartQuantitySerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        value = cart.cart_set(customer_id=request.user.public_id, product_id=UUID(product_id), **serializer.validated_data)
+        value = cart.cart_set(customer_id=request.user.public_id, product_id=product_id, **serializer.validated_data)
         return Response(cart_representation(value))
 
     @extend_schema(responses={200: CartSerializer, 404: OpenApiResponse(description="Not in the cart."), 503: CART_ERRORS[503]})
-    def delete(self, request: Request, product_id: Any) -> Response:
-        return Response(cart_representation(cart.cart_remove(customer_id=request.user.public_id, product_id=UUID(product_id))))
+    def delete(self, request: Request, product_id: UUID) -> Response:
+        return Response(cart_representation(cart.cart_remove(customer_id=request.user.public_id, product_id=product_id)))
 
 
 class CheckoutApi(APIView):

@@ -20,7 +20,7 @@ from rest_framework.test import APIClient
 
 from opply.common.db.replica import breaker
 from opply.common.redis import reset_redis_client
-from opply.common.testing import bearer_client
+from opply.identity.testing import bearer_client
 from tests.system import plugin
 from tests.system.cluster import PgPair, RedisServer
 

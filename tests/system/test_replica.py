@@ -17,7 +17,7 @@ from django.db import close_old_connections
 
 from opply.catalog.tests.factories import CategoryFactory, make_product
 from opply.common.db.replica import breaker
-from opply.common.testing import bearer_client
+from opply.identity.testing import bearer_client
 from opply.orders.models import Order
 from tests.system.cluster import PgCluster, PgPair
 

@@ -6,7 +6,8 @@ import pytest
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
-from opply.common.testing import assert_problem, bearer_client
+from opply.common.testing import assert_problem
+from opply.identity.testing import bearer_client
 from opply.identity.tokens import IssuedRefreshToken
 
 pytestmark = pytest.mark.django_db

@@ -16,7 +16,8 @@ from django.db import close_old_connections, connections
 
 from opply.catalog.tests.factories import CategoryFactory, make_product
 from opply.common.db.replica import breaker
-from opply.common.testing import TcpProxy, bearer_client, refused_port, replica_at, silent_port
+from opply.common.testing import TcpProxy, refused_port, replica_at, silent_port
+from opply.identity.testing import bearer_client
 from opply.identity.tests.factories import UserFactory
 from opply.orders.models import Order
 from opply.orders.tests.helpers import assert_inventory_consistent, available, live_holds, order

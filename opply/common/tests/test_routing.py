@@ -5,8 +5,8 @@ from django.db import transaction
 
 from opply.common.db import routing
 from opply.common.db.routing import PrimaryReplicaRouter
-from opply.common.testing import bearer_client
 from opply.identity.models import User
+from opply.identity.testing import bearer_client
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ def test_migrations_only_run_on_the_primary(router):
 
 @pytest.mark.django_db
 def test_a_customer_who_just_wrote_reads_from_the_primary_on_the_next_request(customer, router, monkeypatch):
-    from opply.common import authentication
+    from opply.identity import authentication
 
     pins: list[str] = []
     monkeypatch.setattr(authentication, "pin_to_primary", lambda: pins.append("pinned"))

@@ -3,8 +3,9 @@ import uuid
 import pytest
 from rest_framework.test import APIClient
 
-from opply.common.testing import assert_problem, bearer_client
+from opply.common.testing import assert_problem
 from opply.identity.models import User
+from opply.identity.testing import bearer_client
 from opply.identity.tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

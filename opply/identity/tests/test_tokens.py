@@ -1,7 +1,8 @@
 import pytest
 from rest_framework.test import APIClient
 
-from opply.common.testing import assert_problem, bearer_client, run_concurrently
+from opply.common.testing import assert_problem, run_concurrently
+from opply.identity.testing import bearer_client
 from opply.identity.tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

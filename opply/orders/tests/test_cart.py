@@ -9,7 +9,8 @@ from opply.catalog import inventory
 from opply.catalog.tasks import release_expired
 from opply.catalog.tests.factories import make_product
 from opply.common.redis import get_redis
-from opply.common.testing import assert_problem, bearer_client, run_concurrently
+from opply.common.testing import assert_problem, run_concurrently
+from opply.identity.testing import bearer_client
 from opply.identity.tests.factories import UserFactory
 from opply.orders.cart import cart_holder
 from opply.orders.models import Order

@@ -6,7 +6,8 @@ import pytest
 
 from opply.catalog.models import Stock
 from opply.catalog.tests.factories import make_product
-from opply.common.testing import bearer_client, run_concurrently
+from opply.common.testing import run_concurrently
+from opply.identity.testing import bearer_client
 from opply.identity.tests.factories import UserFactory
 from opply.orders.models import Order, OrderLine
 from opply.orders.tests.helpers import assert_inventory_consistent, available, order

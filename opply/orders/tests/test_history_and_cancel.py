@@ -4,7 +4,8 @@ import pytest
 
 from opply.catalog.models import StockMovement
 from opply.catalog.tests.factories import make_product
-from opply.common.testing import assert_problem, bearer_client
+from opply.common.testing import assert_problem
+from opply.identity.testing import bearer_client
 from opply.identity.tests.factories import UserFactory
 from opply.orders.tests.helpers import ORDERS, assert_inventory_consistent, available, on_hand, order
 

@@ -16,7 +16,8 @@ from django.utils import timezone
 
 from opply.catalog.tests.factories import make_product
 from opply.common.redis import get_redis
-from opply.common.testing import assert_problem, bearer_client, run_concurrently
+from opply.common.testing import assert_problem, run_concurrently
+from opply.identity.testing import bearer_client
 from opply.orders import idempotency
 from opply.orders.models import IdempotencyRecord, Order
 from opply.orders.tests.helpers import assert_inventory_consistent, available, live_holds, on_hand, order

@@ -1,8 +1,6 @@
+from django.apps import apps
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-
-from opply.catalog.seed import seed_demo_catalog
-from opply.identity.seed import seed_demo_staff
 
 
 class Command(BaseCommand):
@@ -11,7 +9,9 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         if settings.ENVIRONMENT == "production":
             raise CommandError("Refusing to seed demo data (and a known password) under production settings.")
-        _, created = seed_demo_staff()
-        self.stdout.write(f"staff user opply: {'created' if created else 'already there'}")
-        created_products = seed_demo_catalog()
-        self.stdout.write(f"demo catalog: {created_products} product(s) created")
+        # Each app seeds its own data (its AppConfig's seed_demo), in
+        # INSTALLED_APPS order: the staff user before the catalog.
+        for config in apps.get_app_configs():
+            seed_demo = getattr(config, "seed_demo", None)
+            if seed_demo is not None:
+                self.stdout.write(seed_demo())
