@@ -157,30 +157,16 @@ REPLICA_LAG_CHECK_SECONDS = env.float("REPLICA_LAG_CHECK_SECONDS", default=5.0)
 REPLICA_RETRY_SECONDS = env.float("REPLICA_RETRY_SECONDS", default=10.0)
 
 # --- Redis: three roles kept apart ---------------------------------------------
-# * the cache (may fail quietly: the database answers instead),
+# * the product-page cache (may fail quietly: the database answers instead),
 # * the availability store and carts (must not fail quietly: see opply.common.redis),
 # * the broker (Celery, CELERY_BROKER_URL).
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=0.5)
 
-CACHES = {
-    "default": {
-        "BACKEND": "django_redis.cache.RedisCache",
-        "LOCATION": REDIS_URL,
-        "KEY_PREFIX": "cache",
-        "OPTIONS": {
-            "CLIENT_CLASS": "django_redis.client.DefaultClient",
-            "SOCKET_CONNECT_TIMEOUT": REDIS_SOCKET_TIMEOUT,
-            "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT,
-            # The cache is an optimisation: if Redis is down, callers fall
-            # back to the database instead of failing the request.
-            "IGNORE_EXCEPTIONS": True,
-        },
-    }
-}
-DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
-DJANGO_REDIS_LOGGER = "opply.cache"
+# Django's cache framework is not used: the page cache (opply.catalog.cache)
+# and the throttles (opply.common.throttling) speak to Redis themselves, so
+# CACHES keeps Django's per-process default.
 
 # --- Celery ---------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """Test run: real PostgreSQL and Redis, on their own database and Redis db."""
 
 from .base import *  # noqa: F403
-from .base import CACHES, REST_FRAMEWORK, env
+from .base import REST_FRAMEWORK, env
 
 ENVIRONMENT = "test"
 
@@ -11,7 +11,6 @@ DEBUG = False
 # The suite flushes this Redis database between tests: keep it apart from the
 # one a developer's running server uses.
 REDIS_URL = env.str("TEST_REDIS_URL", default="redis://127.0.0.1:6379/15")
-CACHES["default"]["LOCATION"] = REDIS_URL
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

@@ -196,11 +196,3 @@ def products_for_order(public_ids: Iterable[UUID]) -> dict[UUID, ProductForOrder
         Product.objects.using("default").filter(public_id__in=list(public_ids)).values_list("id", "public_id", "name", "price", "is_active")
     )
     return {row[1]: ProductForOrder(*row) for row in rows}
-
-
-def product_summaries(product_ids: Iterable[int]) -> dict[int, ProductForOrder]:
-    """The same, by internal id (for carts, which hold internal ids), also from
-    the primary: a product added to a cart seconds ago may not have reached
-    the replica yet, and checkout must never lose it."""
-    rows = Product.objects.using("default").filter(id__in=list(product_ids)).values_list("id", "public_id", "name", "price", "is_active")
-    return {row[0]: ProductForOrder(*row) for row in rows}

@@ -18,6 +18,7 @@ from opply.catalog.cache import bump_catalog_version
 from opply.catalog.models import MAX_ON_HAND, Category, Product, Stock, StockMovement
 from opply.catalog.stock import Movement, OnHand, StockAboveLimit, StockShortage, apply_stock_movements
 from opply.common.errors import ApplicationError, ConflictError
+from opply.common.services import model_update
 
 logger = logging.getLogger(__name__)
 
@@ -44,13 +45,9 @@ def category_create(*, name: str, slug: str) -> Category:
 
 
 def category_update(*, category: Category, data: dict[str, Any]) -> Category:
-    for field, value in data.items():
-        setattr(category, field, value)
-    try:
-        with transaction.atomic():
-            category.save(update_fields=list(data))
-    except IntegrityError:
-        raise _unique_violation("slug", "A category with this slug already exists.") from None
+    model_update(
+        instance=category, data=data, on_integrity_error=lambda: _unique_violation("slug", "A category with this slug already exists.")
+    )
     transaction.on_commit(bump_catalog_version)
     return category
 
@@ -82,13 +79,9 @@ def product_create(*, sku: str, name: str, price: Decimal, category: Category, q
 
 
 def product_update(*, product: Product, data: dict[str, Any]) -> Product:
-    for field, value in data.items():
-        setattr(product, field, value)
-    try:
-        with transaction.atomic():
-            product.save(update_fields=[*data, "updated_at"])
-    except IntegrityError:
-        raise _unique_violation("sku", "A product with this SKU already exists.") from None
+    model_update(
+        instance=product, data=data, on_integrity_error=lambda: _unique_violation("sku", "A product with this SKU already exists.")
+    )
     transaction.on_commit(bump_catalog_version)
     return product
 

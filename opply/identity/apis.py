@@ -37,8 +37,7 @@ class RegisterApi(generics.GenericAPIView):
     def post(self, request: Request) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data = {k: v for k, v in serializer.validated_data.items() if k != "is_active"}
-        customer = services.customer_create(**data)
+        customer = services.customer_create(**serializer.validated_data)
         # The first token pair comes with the account, so an app signs up in one call.
         refresh = IssuedRefreshToken.for_user(customer)
         body = {**CustomerSerializer(customer).data, "access": str(refresh.access_token), "refresh": str(refresh)}

@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from opply.common.errors import ApplicationError
+from opply.common.services import model_update
 from opply.identity.models import User
 
 PROFILE_FIELDS = ("email", "first_name", "last_name", "company_name")
@@ -50,17 +51,14 @@ def customer_create(
 
 def customer_update(*, customer: User, data: dict[str, Any]) -> User:
     """Apply profile changes (and, for staff callers, ``is_active``/``username``)."""
-    for field, value in data.items():
-        setattr(customer, field, value)
-    try:
-        with transaction.atomic():
-            customer.save(update_fields=list(data))
-    except IntegrityError:
-        raise AccountConflict(
+    return model_update(
+        instance=customer,
+        data=data,
+        on_integrity_error=lambda: AccountConflict(
             "That username or email is already registered.",
             errors={"email": ["A user with that username or email already exists."]},
-        ) from None
-    return customer
+        ),
+    )
 
 
 def customer_deactivate(*, customer: User) -> None:
