@@ -34,6 +34,15 @@ def _replica_shares_primary_connection():
 
 
 @pytest.fixture
+def redis_down():
+    """The Redis of the availability store, carts and page cache is unreachable."""
+    from opply.common.testing import DEAD_REDIS_URL, redis_at
+
+    with redis_at(DEAD_REDIS_URL):
+        yield
+
+
+@pytest.fixture
 def replica_down():
     """The replica is configured but does not answer (connection refused)."""
     from opply.common.testing import refused_port, replica_at

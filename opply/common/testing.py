@@ -12,6 +12,9 @@ from typing import Any
 
 import psycopg
 from django.db import connections
+from django.test import override_settings
+
+from opply.common.redis import reset_redis_client
 
 
 def assert_problem(response, status: int, code: str | None = None) -> dict:  # type: ignore[no-untyped-def]
@@ -206,3 +209,20 @@ class TcpProxy:
             for sock in (source, sink):
                 with suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
+
+
+# Nothing listens on port 1: connecting is refused at once.
+DEAD_REDIS_URL = "redis://127.0.0.1:1/0"
+
+
+@contextmanager
+def redis_at(url: str) -> Iterator[None]:
+    """Point this process's Redis client at ``url`` for the block. The client
+    is reset on the way in and, whatever the block raises, on the way out, so
+    no later test is left talking to a dead port."""
+    reset_redis_client()
+    try:
+        with override_settings(REDIS_URL=url):
+            yield
+    finally:
+        reset_redis_client()

@@ -3,19 +3,10 @@
 import pytest
 
 from opply.catalog.tests.factories import make_product
-from opply.common.redis import reset_redis_client
 
 pytestmark = pytest.mark.django_db
 
 LIST = "/api/catalog/products/"
-
-
-@pytest.fixture
-def redis_down(settings):
-    reset_redis_client()
-    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
-    yield
-    reset_redis_client()
 
 
 def test_the_list_is_served_from_the_database_when_redis_is_down(customer_client, redis_down, django_assert_num_queries):

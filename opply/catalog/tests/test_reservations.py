@@ -146,3 +146,92 @@ def test_held_by_and_transfer_speak_public_ids():
     assert reservations.held_by("order:x").lines == {product.public_id: 3}
     assert reservations.release("order:x") == reservations.Release(True, 3)
     assert available(product) == 5
+
+
+# --- The Lua scripts, through the module's API ------------------------------------------
+
+
+def stored(product) -> tuple[int, int, int]:  # type: ignore[no-untyped-def]
+    return inventory.stored_state([product.id])[product.id]
+
+
+def test_an_older_on_hand_version_is_ignored_by_the_store():
+    product = make_product(quantity=5)
+    reservations.rebuild([product.id])
+    _, version, _ = stored(product)
+
+    reservations.publish_on_hand({product.id: OnHand(8, version + 2)})  # a restock committed later...
+    reservations.publish_on_hand({product.id: OnHand(6, version + 1)})  # ...arrives before an older change
+    reservations.publish_on_hand({product.id: OnHand(1, version + 2)})  # the same version again changes nothing
+
+    assert stored(product)[:2] == (8, version + 2)
+    assert available(product) == 8
+
+
+def test_a_reservation_takes_every_line_or_none_and_says_what_is_short():
+    a, b = make_product(quantity=5), make_product(quantity=1)
+
+    refused = reservations.reserve("cart:all", {a.public_id: 2, b.public_id: 2}, ttl_seconds=60)
+
+    assert (refused.ok, refused.short, refused.deltas) == (False, {b.public_id: 1}, {})
+    assert (available(a), available(b)) == (5, 1)
+    assert not reservations.held_by("cart:all")
+
+
+def test_caps_refuse_a_change_and_name_the_cap():
+    a, b = make_product(quantity=50), make_product(quantity=50)
+    reservations.reserve("cart:caps", {a.public_id: 4}, ttl_seconds=60, max_units_per_product=5, max_lines=1)
+
+    over_units = reservations.reserve("cart:caps", {a.public_id: 2}, ttl_seconds=60, max_units_per_product=5, max_lines=1)
+    over_lines = reservations.reserve("cart:caps", {b.public_id: 1}, ttl_seconds=60, max_units_per_product=5, max_lines=1)
+
+    assert over_units.cap == reservations.UnitsCap(a.public_id, 5, 4)
+    assert over_lines.cap == reservations.LinesCap(1)
+    assert reservations.held_by("cart:caps").lines == {a.public_id: 4}
+
+
+def test_an_expired_hold_gives_its_stock_back_before_it_reserves_again():
+    product = make_product(quantity=5)
+    reservations.reserve("cart:old", {product.public_id: 4}, ttl_seconds=60)
+    get_redis().zadd(inventory.EXPIRY_KEY, {"cart:old": 1})  # long past
+
+    assert not reservations.held_by("cart:old")  # reads as empty at once
+    again = reservations.reserve("cart:old", {product.public_id: 1}, ttl_seconds=60)
+
+    assert again.ok and again.deltas == {product.public_id: 1}
+    assert reservations.held_by("cart:old").lines == {product.public_id: 1}
+    assert available(product) == 4
+
+
+def test_release_of_expired_holds_only_releases_what_is_due_and_only_once():
+    product = make_product(quantity=5)
+    reservations.reserve("cart:due", {product.public_id: 2}, ttl_seconds=60)
+    reservations.reserve("cart:live", {product.public_id: 1}, ttl_seconds=60)
+    get_redis().zadd(inventory.EXPIRY_KEY, {"cart:due": 1})
+
+    assert reservations.expired_holders() == ["cart:due"]
+    assert reservations.release("cart:live", only_if_expired=True) == reservations.Release(False, 0)
+    assert reservations.release("cart:due", only_if_expired=True) == reservations.Release(True, 2)
+    assert reservations.release("cart:due", only_if_expired=True) == reservations.Release(False, 0)
+    assert available(product) == 4
+
+
+def test_transferring_an_expired_hold_releases_it_instead():
+    product = make_product(quantity=5)
+    reservations.reserve("cart:gone", {product.public_id: 3}, ttl_seconds=60)
+    get_redis().zadd(inventory.EXPIRY_KEY, {"cart:gone": 1})
+
+    moved = reservations.transfer("cart:gone", "order:gone", ttl_seconds=60)
+
+    assert not moved
+    assert live_holds() == []
+    assert available(product) == 5
+
+
+def test_a_missing_availability_key_is_rebuilt_from_postgresql():
+    product = make_product(quantity=5)
+    get_redis().flushdb()  # Redis restarted empty
+
+    assert reservations.reserve("cart:fresh", {product.public_id: 2}, ttl_seconds=60).ok
+    assert stored(product)[0] == 5
+    assert available(product) == 3

@@ -6,8 +6,7 @@ from django.db import connections
 from django.test import override_settings
 
 from opply.catalog.tasks import release_expired_holds
-from opply.common.redis import reset_redis_client
-from opply.common.testing import assert_problem, refused_port, replica_at
+from opply.common.testing import DEAD_REDIS_URL, assert_problem, redis_at, refused_port, replica_at
 
 pytestmark = pytest.mark.django_db
 
@@ -62,12 +61,8 @@ def test_the_sweeper_leaves_a_heartbeat_that_readiness_reports(api_client):
 
 
 def test_redis_down_degrades_readiness_but_the_instance_stays_ready(api_client):
-    reset_redis_client()
-    try:
-        with override_settings(REDIS_URL="redis://127.0.0.1:1/0"):
-            response = api_client.get("/health/ready/")
-    finally:
-        reset_redis_client()
+    with redis_at(DEAD_REDIS_URL):
+        response = api_client.get("/health/ready/")
 
     assert response.status_code == 200, response.content
     body = response.json()

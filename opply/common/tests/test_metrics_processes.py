@@ -27,7 +27,7 @@ from opply.catalog.tests.factories import make_product
 from opply.orders.tests.helpers import available
 from opply.orders.tests.test_cart import add, expire_cart
 
-pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "replica"])
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True, databases=["default", "replica"])]
 
 ROOT = Path(__file__).resolve().parents[3]
 HEALTH_LIVE = re.compile(r'^opply_http_requests_total\{method="GET",route="health-live",status="200"\} (\S+)$', re.MULTILINE)

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[3]
 
 
@@ -19,6 +21,7 @@ def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess:
     return run_python("manage.py", *args, **env)
 
 
+@pytest.mark.slow
 def test_production_passes_check_deploy():
     result = run_manage(
         "check",
@@ -34,6 +37,7 @@ def test_production_passes_check_deploy():
     assert "no issues" in result.stdout
 
 
+@pytest.mark.slow
 def test_production_refuses_to_start_without_a_secret_key():
     result = run_manage("check", DJANGO_SETTINGS_MODULE="config.settings.production", DJANGO_ALLOWED_HOSTS="api.example.com")
 
@@ -41,6 +45,7 @@ def test_production_refuses_to_start_without_a_secret_key():
     assert "DJANGO_SECRET_KEY" in result.stderr
 
 
+@pytest.mark.slow
 def test_production_is_not_in_debug_and_has_hsts():
     result = run_python(
         "-c",
@@ -54,6 +59,7 @@ def test_production_is_not_in_debug_and_has_hsts():
     assert result.stdout.split() == ["False", "True", "True", "True"], result.stderr
 
 
+@pytest.mark.slow
 def test_production_logs_are_json_lines_with_the_request_id():
     result = run_python(
         "-c",
@@ -75,6 +81,7 @@ def test_the_suite_runs_under_the_test_settings(settings):
     assert settings.PASSWORD_HASHERS == ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.mark.slow
 def test_an_exported_settings_module_does_not_override_the_test_settings():
     for exported in ("config.settings.local", "config.settings.production"):
         result = subprocess.run(  # noqa: S603

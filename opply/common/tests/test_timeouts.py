@@ -19,7 +19,7 @@ SHOW = (
     "c.execute('SHOW statement_timeout'); print(lock, c.fetchone()[0])"
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 
 
 def timeouts_of(*command: str, **env: str) -> list[str]:

@@ -1,4 +1,3 @@
-import threading
 import time
 import uuid
 from datetime import datetime
@@ -295,33 +294,74 @@ class TestCheckout:
     def test_a_body_is_refused(self, customer_client):
         assert_problem(customer_client.post(CHECKOUT, {"items": []}, format="json"), 400, "validation_error")
 
-    @pytest.mark.parametrize("offset_ms", range(-3, 5))
-    def test_checkout_racing_the_sweeper_counts_the_cart_once(self, offset_ms):
+    # Each interleaving of a checkout and the sweeper, forced in that order
+    # (not left to timing), with the outcome it must have.
+    @pytest.mark.parametrize(
+        ("ordering", "expected_status", "expected_swept"),
+        [
+            ("sweeper, then checkout", 409, 1),
+            ("checkout before the expiry, then sweeper", 201, 0),
+            ("checkout after the expiry, then sweeper", 409, 0),
+            ("sweeper lists the cart, checkout releases it, sweeper skips it", 409, 0),
+            ("checkout moves the cart, the sweeper runs before the order commits", 201, 0),
+        ],
+    )
+    def test_checkout_racing_the_sweeper_counts_the_cart_once(self, ordering, expected_status, expected_swept, monkeypatch):
+        from opply.catalog import reservations, tasks
+        from opply.orders import services
+
         product = make_product(quantity=10)
         customer = UserFactory()
         client = bearer_client(customer)
         add(client, product, 3)
-        expire_at = time.time() + 0.05
-        get_redis().zadd(inventory.EXPIRY_KEY, {cart_holder(customer.public_id): expire_at})
-        barrier = threading.Barrier(2)
+        status, swept = None, None
 
-        def sweep():
-            barrier.wait()
-            time.sleep(max(expire_at - time.time(), 0))
-            return release_expired()
-
-        def checkout():
-            barrier.wait()
-            time.sleep(max(expire_at - time.time() + offset_ms / 1000, 0))
+        def checkout() -> int:
             return client.post(CHECKOUT).status_code
 
-        results = run_concurrently(2, lambda i: sweep() if i == 0 else checkout())
+        if ordering == "sweeper, then checkout":
+            expire_cart(customer)
+            swept = release_expired()
+            status = checkout()
+        elif ordering == "checkout before the expiry, then sweeper":
+            status = checkout()
+            swept = release_expired()
+        elif ordering == "checkout after the expiry, then sweeper":
+            expire_cart(customer)
+            status = checkout()
+            swept = release_expired()
+        elif ordering == "sweeper lists the cart, checkout releases it, sweeper skips it":
+            expire_cart(customer)
+            listed = reservations.expired_holders
+
+            def list_then_checkout(**kwargs):  # type: ignore[no-untyped-def]
+                nonlocal status
+                holders = listed(**kwargs)
+                if status is None:
+                    assert holders == [cart_holder(customer.public_id)]
+                    status = checkout()
+                return holders
+
+            monkeypatch.setattr(tasks.reservations, "expired_holders", list_then_checkout)
+            swept = release_expired()
+        else:
+            place = services.order_place
+
+            def sweep_then_place(**kwargs):  # type: ignore[no-untyped-def]
+                nonlocal swept
+                assert cart_holder(customer.public_id) not in get_redis().zrange(inventory.EXPIRY_KEY, 0, -1)  # moved away
+                swept = release_expired()
+                return place(**kwargs)
+
+            monkeypatch.setattr(services, "order_place", sweep_then_place)
+            status = checkout()
 
         sold = sum(line.quantity for o in Order.objects.filter(customer_id=customer.public_id) for line in o.lines.all())
-        assert results[1] in (201, 409)
-        assert sold == (3 if results[1] == 201 else 0)
+        assert (status, swept) == (expected_status, expected_swept)
+        assert status in (201, 409)
+        assert sold == (3 if status == 201 else 0)
         assert on_hand(product) == 10 - sold
-        assert available(product) == 10 - sold, results
+        assert available(product) == 10 - sold
         assert live_holds() == []
 
 

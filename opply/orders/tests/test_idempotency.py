@@ -247,6 +247,7 @@ def _order_body(product) -> dict:  # type: ignore[no-untyped-def]
     return {"items": [{"product_id": str(product.public_id), "quantity": 1}]}
 
 
+@pytest.mark.slow
 def test_a_retry_goes_ahead_at_once_when_the_process_that_held_the_key_was_killed(customer_client, customer):
     product = make_product(quantity=10)
     body = _order_body(product)
@@ -269,6 +270,7 @@ def test_a_retry_goes_ahead_at_once_when_the_process_that_held_the_key_was_kille
     assert live_holds() == []
 
 
+@pytest.mark.slow
 def test_a_retry_goes_ahead_once_the_lease_of_a_request_that_still_runs_is_over(customer_client, customer):
     product = make_product(quantity=10)
     body = _order_body(product)
@@ -285,6 +287,7 @@ def test_a_retry_goes_ahead_once_the_lease_of_a_request_that_still_runs_is_over(
     assert Order.objects.count() == 1
 
 
+@pytest.mark.slow
 def test_a_checkout_whose_process_died_right_after_committing_is_replayed_not_refused(customer_client, customer):
     from opply.orders.tests.test_cart import CART, CHECKOUT, add
 
@@ -326,6 +329,7 @@ else:
 """
 
 
+@pytest.mark.slow
 def test_the_retry_of_an_order_whose_process_died_holds_the_stock_once(customer_client, customer):
     product = make_product(quantity=3)
     body = {"items": [{"product_id": str(product.public_id), "quantity": 3}]}
@@ -345,6 +349,7 @@ def test_the_retry_of_an_order_whose_process_died_holds_the_stock_once(customer_
     assert_inventory_consistent(product)
 
 
+@pytest.mark.slow
 def test_the_retry_of_a_checkout_whose_process_died_orders_the_cart_it_had_taken(customer_client, customer):
     from opply.orders.tests.test_cart import CART, CHECKOUT, add
 

@@ -9,8 +9,8 @@ from opply.catalog import inventory
 from opply.catalog.models import Product
 from opply.catalog.tasks import resync_availability
 from opply.catalog.tests.factories import make_product
-from opply.common.redis import get_redis, reset_redis_client
-from opply.common.testing import assert_problem
+from opply.common.redis import get_redis
+from opply.common.testing import DEAD_REDIS_URL, assert_problem, redis_at
 from opply.orders.models import Order
 from opply.orders.tests.helpers import assert_inventory_consistent, available, on_hand, order
 
@@ -46,12 +46,8 @@ def test_redis_coming_back_with_stale_values_is_repaired(customer_client, settin
     assert available(product) == 5  # Redis knows the product
 
     # Redis becomes unreachable while an order is placed on PostgreSQL alone.
-    real_url = settings.REDIS_URL
-    reset_redis_client()
-    settings.REDIS_URL = "redis://127.0.0.1:1/0"
-    assert order(customer_client, (product, 2)).status_code == 201
-    settings.REDIS_URL = real_url
-    reset_redis_client()
+    with redis_at(DEAD_REDIS_URL):
+        assert order(customer_client, (product, 2)).status_code == 201
 
     # Redis is back but missed the sale: reconciliation reports and repairs it.
     assert inventory.stored_state([product.id])[product.id][0] == 5
@@ -67,12 +63,8 @@ def test_redis_coming_back_with_stale_values_is_repaired(customer_client, settin
 def test_the_next_order_also_repairs_a_stale_product(customer_client, settings):
     product = make_product(quantity=5)
     assert available(product) == 5
-    real_url = settings.REDIS_URL
-    reset_redis_client()
-    settings.REDIS_URL = "redis://127.0.0.1:1/0"
-    order(customer_client, (product, 2))
-    settings.REDIS_URL = real_url
-    reset_redis_client()
+    with redis_at(DEAD_REDIS_URL):
+        order(customer_client, (product, 2))
 
     assert order(customer_client, (product, 1)).status_code == 201
 
@@ -113,12 +105,8 @@ def test_a_product_that_sold_out_while_redis_was_down_leaves_the_list(customer_c
     product = make_product(quantity=2)
     kept = make_product(quantity=5)
     assert available(product) == 2
-    real_url = settings.REDIS_URL
-    reset_redis_client()
-    settings.REDIS_URL = "redis://127.0.0.1:1/0"
-    assert order(customer_client, (product, 2)).status_code == 201  # on PostgreSQL alone
-    settings.REDIS_URL = real_url
-    reset_redis_client()
+    with redis_at(DEAD_REDIS_URL):
+        assert order(customer_client, (product, 2)).status_code == 201  # on PostgreSQL alone
     get_redis().flushdb()  # Redis comes back empty
 
     assert _listed(customer_client) == [str(kept.public_id)]

@@ -15,7 +15,7 @@ from opply.catalog.tests.factories import make_product
 from opply.orders.tests.helpers import available
 from opply.orders.tests.test_cart import add, expire_cart
 
-pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "replica"])
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True, databases=["default", "replica"])]
 
 ROOT = Path(__file__).resolve().parents[3]
 
