@@ -40,6 +40,11 @@ def order_representation(order: Order, lines: Iterable[OrderLine]) -> dict[str, 
     }
 
 
+def order_lines(order: Order) -> list[OrderLine]:
+    prefetched = getattr(order, "prefetched_lines", None)
+    return prefetched if prefetched is not None else list(order.lines.all())
+
+
 def order_history(customer_id: UUID) -> QuerySet[Order]:
     """The customer's orders, newest first, lines prefetched (two queries a page)."""
     return (
