@@ -37,8 +37,12 @@ MAX_REQUESTS="${GUNICORN_MAX_REQUESTS:-0}"
 # (opply/catalog/seed.py), so coffee products only carry odd-indexed adjectives
 # ("Smoked", "Fresh", ...); "roasted" + coffee would match nothing.
 FILTER_QUERY="${FILTER_QUERY:-category=coffee&search=smoked&min_price=5&max_price=80&ordering=-price}"
+# Distinct paths of the long-tail scenario (drawn at random per request).
+LONGTAIL_URLS="${LONGTAIL_URLS:-50000}"
+# Single cold requests (page cache dropped before each), median of this many.
+UNCACHED_SAMPLES="${UNCACHED_SAMPLES:-5}"
 
-for knob in PRODUCTS DURATION WARMUP REPEAT CONNECTIONS WRK_THREADS WORKERS PORT; do
+for knob in PRODUCTS DURATION WARMUP REPEAT CONNECTIONS WRK_THREADS WORKERS PORT LONGTAIL_URLS UNCACHED_SAMPLES; do
   require_positive_int "$knob" "${!knob}"
 done
 [[ "$MAX_REQUESTS" =~ ^[0-9]+$ ]] || die "GUNICORN_MAX_REQUESTS must be a whole number, got '$MAX_REQUESTS'"
@@ -133,7 +137,7 @@ TOKEN="$(printf '%s' "$TOKEN_JSON" | "$PY" -c 'import json, sys; print(json.load
 AUTH_HEADER="Authorization: Bearer ${TOKEN}"
 
 # --- Scenarios: check each answers 200 (and is not empty) before any load ---------
-declare -a NAMES=() PATHS=() AUTHED=()
+declare -a NAMES=() PATHS=() AUTHED=() URL_FILES=()
 
 # probe NAME PATH AUTH(yes|no): one request with curl; fail loudly unless 200.
 # Registers the scenario and leaves the body in $WORK/NAME.json.
@@ -147,6 +151,17 @@ probe() {
   NAMES+=("$name")
   PATHS+=("$path")
   AUTHED+=("$auth")
+  URL_FILES+=("")
+}
+
+# many_urls NAME FILE: a scenario of many paths (one a line, each probed
+# lightly: the first must answer 200); wrk picks one at random per request.
+many_urls() {
+  local name="$1" file="$2" first
+  first="$(head -n 1 "$file")"
+  probe "$name" "$first" yes
+  PATHS[-1]="$first (and $(($(wc -l <"$file") - 1)) more: ${file#"$WORK"/})"
+  URL_FILES[-1]="$file"
 }
 
 json_count() {
@@ -160,11 +175,18 @@ LISTED="$(json_count "$WORK/first-page.json")"
 # A page about two thirds of the way through the list (20 products a page).
 PAGES=$(((LISTED + 19) / 20))
 DEEP_PAGE=$((PAGES * 2 / 3 > 0 ? PAGES * 2 / 3 : 1))
-probe deep-page "/api/catalog/products/?page=${DEEP_PAGE}" yes
+# (or, where the API has cursors, the cursor that starts there: pages that deep are refused)
+probe deep-page "$("$PY" -m bench.catalog.urls deep --offset $(((DEEP_PAGE - 1) * 20)))" yes
 probe filtered "/api/catalog/products/?${FILTER_QUERY}" yes
 FILTERED_COUNT="$(json_count "$WORK/filtered.json")"
 ((FILTERED_COUNT > 0)) || die "the filtered scenario (?${FILTER_QUERY}) matches no product: pick a FILTER_QUERY that does"
 log "$EXISTING products, $LISTED listed ($PAGES pages); deep page $DEEP_PAGE; filtered query matches $FILTERED_COUNT"
+
+# The long tail: random searches, category + ordering, price ranges and
+# depths (bench/catalog/urls.py), mostly cache misses.
+"$PY" -m bench.catalog.urls longtail --count "$LONGTAIL_URLS" --pages "$PAGES" --seed 1 >"$WORK/longtail.txt"
+cp "$WORK/longtail.txt" "$RESULTS_DIR/catalog-${STAMP}-longtail.txt"
+many_urls longtail "$WORK/longtail.txt"
 
 # --- Load ----------------------------------------------------------------------------
 # Runs are interleaved (every scenario once, then again...) so that drift over
@@ -173,10 +195,15 @@ log "$EXISTING products, $LISTED listed ($PAGES pages); deep page $DEEP_PAGE; fi
 # warm-up on the same URL. wrk's timeout is raised to 5 s so that a slow
 # response is measured rather than dropped as an error.
 run_wrk() {
-  local seconds="$1" url="$2" auth="$3" out="$4"
-  local -a headers=()
+  local seconds="$1" url="$2" auth="$3" out="$4" url_file="${5:-}"
+  local -a headers=() script=(-s "$LUA")
   if [[ "$auth" == yes ]]; then headers=(-H "$AUTH_HEADER"); fi
-  wrk -t "$WRK_THREADS" -c "$CONNECTIONS" -d "${seconds}s" --timeout 5s -s "$LUA" "${headers[@]}" "$url" >"$out" 2>&1 ||
+  if [[ -n "$url_file" ]]; then
+    script=(-s "$ROOT/bench/catalog/urls.lua")
+    url="$BASE_URL"
+  fi
+  WRK_REPORT_LUA="$LUA" wrk -t "$WRK_THREADS" -c "$CONNECTIONS" -d "${seconds}s" --timeout 5s "${script[@]}" "${headers[@]}" "$url" \
+    ${url_file:+-- "$url_file"} >"$out" 2>&1 ||
     die "wrk failed on $url: $(tail -n 5 "$out")"
 }
 
@@ -187,45 +214,48 @@ for ((n = 1; n <= REPEAT; n++)); do
   for i in "${!NAMES[@]}"; do
     run=$((run + 1))
     url="${BASE_URL}${PATHS[$i]}"
-    run_wrk "$WARMUP" "$url" "${AUTHED[$i]}" "$WORK/warmup.out"
+    run_wrk "$WARMUP" "$url" "${AUTHED[$i]}" "$WORK/warmup.out" "${URL_FILES[$i]}"
     # CPU snapshots around the measured run: the summary flags runs during
     # which other processes (a test suite...) took CPU from the benchmark.
     "$PY" bench/common/cpu_snapshot.py >"$WORK/${NAMES[$i]}.${n}.cpu-before.json"
-    run_wrk "$DURATION" "$url" "${AUTHED[$i]}" "$WORK/${NAMES[$i]}.${n}.out"
+    run_wrk "$DURATION" "$url" "${AUTHED[$i]}" "$WORK/${NAMES[$i]}.${n}.out" "${URL_FILES[$i]}"
     "$PY" bench/common/cpu_snapshot.py >"$WORK/${NAMES[$i]}.${n}.cpu-after.json"
     log "run $run/$TOTAL_RUNS ${NAMES[$i]}: $(grep -o '"rps":[0-9.]*' "$WORK/${NAMES[$i]}.${n}.out" | head -n 1)"
   done
 done
 
-# --- Uncached requests -------------------------------------------------------------
-# The load above measures cached pages. For an idea of a cache miss: with every
-# worker warm (connections open, availability keys in Redis), a few single
-# requests per list scenario, each after the catalog version was dropped from
-# the benchmark's Redis db, which makes the next read build a fresh page
-# (opply/catalog/cache.py: VERSION_KEY, stored by django-redis as
-# "<KEY_PREFIX>:<cache version>:<key>"). Median of UNCACHED_SAMPLES.
-UNCACHED_SAMPLES=5
+# --- Cold requests -----------------------------------------------------------------
+# One request at a time, no load, each right after the catalog version was
+# dropped from the benchmark's Redis db (opply/catalog/cache.py: VERSION_KEY),
+# so that nothing of it (page, count) is cached: the database path alone, with
+# every worker warm. Median of UNCACHED_SAMPLES per request. "deep" is the
+# page at 90 % of the default list (page 45,000 of a million products), or
+# the cursor that starts there where the API has cursors.
 VERSION_KEY="catalog:version"
+DEEP_PATH="$("$PY" -m bench.catalog.urls deep --offset $(((LISTED * 9 / 10) / 20 * 20)))"
+declare -a COLD_NAMES=(first-page deep search category-ordering price-range)
+declare -a COLD_PATHS=(
+  /api/catalog/products/
+  "$DEEP_PATH"
+  "/api/catalog/products/?search=${COLD_SEARCH:-smoked}"
+  "/api/catalog/products/?category=coffee&ordering=-price"
+  "/api/catalog/products/?min_price=10&max_price=12"
+)
 declare -A UNCACHED_MS=()
 drop_catalog_version() {
   "$PY" -c 'import os, sys, redis; print(redis.Redis.from_url(os.environ["REDIS_URL"], socket_timeout=3).delete(sys.argv[1]))' "$VERSION_KEY"
 }
-if [[ "$(drop_catalog_version)" == 1 ]]; then
-  for i in "${!NAMES[@]}"; do
-    [[ "${AUTHED[$i]}" == yes ]] || continue # health-live has no cache
-    samples=()
-    for ((k = 1; k <= UNCACHED_SAMPLES; k++)); do
-      drop_catalog_version >/dev/null
-      read -r status seconds < <(curl -sS --max-time 30 -o /dev/null -w '%{http_code} %{time_total}\n' -H "$AUTH_HEADER" "${BASE_URL}${PATHS[$i]}")
-      [[ "$status" == 200 ]] || die "${NAMES[$i]}: uncached GET ${PATHS[$i]} answered $status, not 200"
-      samples+=("$seconds")
-    done
-    UNCACHED_MS[${NAMES[$i]}]="$("$PY" -c 'import statistics, sys; print(f"{statistics.median(map(float, sys.argv[1:])) * 1000:.1f}")' "${samples[@]}")"
+for i in "${!COLD_NAMES[@]}"; do
+  samples=()
+  for ((k = 1; k <= UNCACHED_SAMPLES; k++)); do
+    drop_catalog_version >/dev/null
+    read -r status seconds < <(curl -sS --max-time 30 -o "$WORK/cold.json" -w '%{http_code} %{time_total}\n' -H "$AUTH_HEADER" "${BASE_URL}${COLD_PATHS[$i]}")
+    [[ "$status" == 200 ]] || die "${COLD_NAMES[$i]}: cold GET ${COLD_PATHS[$i]} answered $status, not 200: $(head -c 300 "$WORK/cold.json")"
+    samples+=("$seconds")
   done
-  log "uncached requests: $(for n in "${!UNCACHED_MS[@]}"; do printf '%s %s ms; ' "$n" "${UNCACHED_MS[$n]}"; done)"
-else
-  log "WARNING: no $VERSION_KEY in Redis db 13 (did opply/catalog/cache.py change?): uncached requests not measured"
-fi
+  UNCACHED_MS[${COLD_NAMES[$i]}]="$("$PY" -c 'import statistics, sys; print(f"{statistics.median(map(float, sys.argv[1:])) * 1000:.1f}")' "${samples[@]}")"
+done
+log "cold requests: $(for n in "${COLD_NAMES[@]}"; do printf '%s %s ms; ' "$n" "${UNCACHED_MS[$n]}"; done)"
 
 # Free the CPU (and the port) before summarising.
 stop_process "$GUNICORN_PID" 25
@@ -237,9 +267,9 @@ GUNICORN_PID=""
 args=(--raw-dir "$WORK" --out "$RESULT_JSON" --repeat "$REPEAT" --own-pid "$$" --own-pid "$GUNICORN_MASTER_PID")
 for i in "${!NAMES[@]}"; do
   args+=(--scenario "${NAMES[$i]}=${PATHS[$i]}")
-  if [[ -n "${UNCACHED_MS[${NAMES[$i]}]:-}" ]]; then
-    args+=(--uncached "${NAMES[$i]}=${UNCACHED_MS[${NAMES[$i]}]}")
-  fi
+done
+for i in "${!COLD_NAMES[@]}"; do
+  args+=(--cold "${COLD_NAMES[$i]}=${COLD_PATHS[$i]}=${UNCACHED_MS[${COLD_NAMES[$i]}]}")
 done
 GIT_COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 GIT_DIRTY="$([[ -n "$(git --no-optional-locks status --porcelain --untracked-files=no 2>/dev/null)" ]] && echo yes || echo no)"

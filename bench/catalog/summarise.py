@@ -10,7 +10,7 @@ Usage (run.sh does this)::
 
     summarise.py --raw-dir DIR --out FILE --repeat 3 \
         --scenario health-live=/health/live/ --scenario first-page=/api/catalog/products/ ... \
-        [--uncached first-page=12.3 ...] [--own-pid PID ...] [--meta key=value ...]
+        [--cold first-page=/api/catalog/products/=12.3 ...] [--own-pid PID ...] [--meta key=value ...]
 """
 
 from __future__ import annotations
@@ -25,13 +25,14 @@ from typing import Any
 from bench.common.results import key_value, marker, typed
 
 MARKER = "WRK_RESULT"
-MEDIAN_FIELDS = ("rps", "p50_ms", "p90_ms", "p99_ms", "mean_ms", "max_ms")
+MEDIAN_FIELDS = ("rps", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "mean_ms", "max_ms")
 # Errors are summed over the repeats, not medianed: one bad run must show.
 SUM_FIELDS = ("requests", "non2xx")
 SOCKET_ERRORS = ("connect", "read", "write", "timeout")
 
 # The scenarios the ratios are about (names given by run.sh).
-HEALTH, FIRST, DEEP, FILTERED = "health-live", "first-page", "deep-page", "filtered"
+HEALTH, FIRST, DEEP, FILTERED, LONGTAIL = "health-live", "first-page", "deep-page", "filtered", "longtail"
+CACHE_MARKER = "WRK_CACHE"
 
 # Services the benchmark drives: their CPU is part of the measurement, not
 # interference (even though other clients may use them too).
@@ -70,7 +71,10 @@ def other_cpu(before: dict[str, Any], after: dict[str, Any], own_pids: set[int])
 
 
 def read_run(raw_dir: Path, name: str, n: int, own_pids: set[int]) -> dict[str, Any]:
-    run = marker(raw_dir / f"{name}.{n}.out", MARKER)
+    out = raw_dir / f"{name}.{n}.out"
+    run = marker(out, MARKER)
+    if CACHE_MARKER in out.read_text():  # many-URL scenarios count the list's X-Cache answers
+        run["cache"] = marker(out, CACHE_MARKER)
     before, after = raw_dir / f"{name}.{n}.cpu-before.json", raw_dir / f"{name}.{n}.cpu-after.json"
     if before.exists() and after.exists():
         run["cpu"] = other_cpu(json.loads(before.read_text()), json.loads(after.read_text()), own_pids)
@@ -91,6 +95,11 @@ def summarise_scenario(runs: list[dict[str, Any]]) -> dict[str, Any]:
     summary["total_statuses"] = dict(sorted(statuses.items()))
     cpu = [run["cpu"] for run in runs if "cpu" in run]
     summary["max_other_cpu_pct"] = max((c["other_cpu_pct"] for c in cpu), default=None)
+    caches = [run["cache"] for run in runs if "cache" in run]
+    if caches:
+        hits, misses = sum(c["hit"] for c in caches), sum(c["miss"] for c in caches)
+        summary["cache"] = {"hit": hits, "miss": misses, "other": sum(c["other"] for c in caches)}
+        summary["hit_ratio"] = hits / (hits + misses) if hits + misses else None
     return summary
 
 
@@ -105,7 +114,9 @@ def compute_ratios(summaries: dict[str, dict[str, Any]]) -> dict[str, float | No
         return summaries[name][f"median_{field}"] if name in summaries else None
 
     first_vs_health = ratio(median(FIRST, "rps"), median(HEALTH, "rps"))
+    longtail_vs_first = ratio(median(LONGTAIL, "rps"), median(FIRST, "rps"))
     return {
+        "longtail_rps_pct_of_first_page": None if longtail_vs_first is None else 100 * longtail_vs_first,
         "first_page_rps_pct_of_health_live": None if first_vs_health is None else 100 * first_vs_health,
         "deep_page_p50_over_first_page_p50": ratio(median(DEEP, "p50_ms"), median(FIRST, "p50_ms")),
         "filtered_p50_over_first_page_p50": ratio(median(FILTERED, "p50_ms"), median(FIRST, "p50_ms")),
@@ -123,7 +134,7 @@ def fmt_pct(value: float | None) -> str:
 def print_report(
     meta: dict[str, Any], scenarios: dict[str, str], summaries: dict[str, dict[str, Any]], ratios: dict[str, float | None]
 ) -> None:
-    uncached: dict[str, float] = meta.get("uncached_ms", {})
+    cold: dict[str, dict[str, Any]] = meta.get("cold", {})
     print()
     print(
         f"Catalog benchmark: {meta.get('products', '?')} products ({meta.get('listed', '?')} listed to customers), "
@@ -134,10 +145,10 @@ def print_report(
     print("  req/s, p50, p99: median of the runs (cached pages: wrk repeats one URL); req/s range: slowest..fastest run")
     print("  non-2xx, socket err: summed over the runs")
     print("  other CPU: the largest share of the machine's CPU used by processes outside the benchmark during a run")
-    print("  uncached ms: one request after the page cache was invalidated, median of a few, no load (curl)")
+    print("  hit %: share of the list's answers served from the page cache (many-URL scenarios)")
     header = (
-        f"{'scenario':<12} {'req/s':>9} {'req/s range':>13} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'socket err':>10} "
-        f"{'other CPU':>9} {'uncached ms':>11}"
+        f"{'scenario':<12} {'req/s':>9} {'req/s range':>13} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'non-2xx':>8} "
+        f"{'socket err':>10} {'other CPU':>9} {'hit %':>6}"
     )
     print()
     print(header)
@@ -146,15 +157,23 @@ def print_report(
         s = summaries[name]
         socket_errors = sum(s["total_socket_errors"].values())
         rps_range = f"{s['min_rps']:.0f}..{s['max_rps']:.0f}"
+        hit_ratio = s.get("hit_ratio")
         print(
-            f"{name:<12} {s['median_rps']:>9.1f} {rps_range:>13} {s['median_p50_ms']:>8.2f} {s['median_p99_ms']:>8.2f} "
-            f"{s['total_non2xx']:>8d} {socket_errors:>10d} {fmt_pct(s['max_other_cpu_pct']):>9} {fmt(uncached.get(name), '.1f'):>11}"
+            f"{name:<12} {s['median_rps']:>9.1f} {rps_range:>13} {s['median_p50_ms']:>8.2f} {s['median_p95_ms']:>8.2f} "
+            f"{s['median_p99_ms']:>8.2f} {s['total_non2xx']:>8d} {socket_errors:>10d} {fmt_pct(s['max_other_cpu_pct']):>9} "
+            f"{fmt(None if hit_ratio is None else 100 * hit_ratio, '.1f'):>6}"
         )
     print()
     for name, url in scenarios.items():
         print(f"  {name:<12} GET {url}")
     print()
+    if cold:
+        print("Cold single requests (page cache dropped before each, no load; median, curl):")
+        for name, entry in cold.items():
+            print(f"  {name:<18} {entry['ms']:>8.1f} ms  GET {entry['path']}")
+        print()
     print(f"first page req/s as % of health-live req/s: {fmt(ratios['first_page_rps_pct_of_health_live'], '.1f')} %")
+    print(f"long-tail req/s as % of first page req/s:   {fmt(ratios['longtail_rps_pct_of_first_page'], '.1f')} %")
     print(f"deep-page p50 / first-page p50:             {fmt(ratios['deep_page_p50_over_first_page_p50'], '.2f')}")
     print(f"filtered p50 / first-page p50:              {fmt(ratios['filtered_p50_over_first_page_p50'], '.2f')}")
     for name, s in summaries.items():
@@ -181,9 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="JSON file to write")
     parser.add_argument("--repeat", type=int, required=True)
     parser.add_argument("--scenario", type=key_value, action="append", required=True, help="NAME=URL, in display order")
-    parser.add_argument(
-        "--uncached", type=key_value, action="append", default=[], help="NAME=MS: a request with the page cache invalidated"
-    )
+    parser.add_argument("--cold", action="append", default=[], help="NAME=PATH=MS: one request with nothing cached (median of a few)")
     parser.add_argument("--own-pid", type=int, action="append", default=[], help="benchmark process whose children are not 'other'")
     parser.add_argument("--meta", type=key_value, action="append", default=[], help="KEY=VALUE recorded as is")
     args = parser.parse_args(argv)
@@ -191,7 +208,11 @@ def main(argv: list[str] | None = None) -> int:
     scenarios = dict(args.scenario)
     # git_* values stay strings: a short commit hash can be all digits.
     meta: dict[str, Any] = {key: value if key.startswith("git_") else typed(value) for key, value in args.meta}
-    meta["uncached_ms"] = {name: float(ms) for name, ms in args.uncached}
+    meta["cold"] = {}
+    for entry in args.cold:
+        name, rest = entry.split("=", 1)
+        path, ms = rest.rsplit("=", 1)
+        meta["cold"][name] = {"path": path, "ms": float(ms)}
     own_pids = set(args.own_pid)
     runs = {name: [read_run(args.raw_dir, name, n, own_pids) for n in range(1, args.repeat + 1)] for name in scenarios}
     summaries = {name: summarise_scenario(scenario_runs) for name, scenario_runs in runs.items()}

@@ -10,10 +10,19 @@ miss the page cache. The words come from the generated catalog's vocabulary
 name (the product the churn scenario sells out and restocks): with scoped
 invalidation they stay cached whatever happens to that product.
 
+``deep``: one path at a given depth of the default list: ``?page=N`` where
+the API has only page numbers, else the cursor that starts right there.
+
+Depth: where the API offers cursors (``opply.catalog.pagination``), the long
+tail's "anywhere in the list" requests start at a cursor positioned on a
+random listed product (the way a client that follows ``next`` gets there);
+otherwise at a random ``page``. Either way the depth is uniform over the list.
+
 Usage (run.sh does this)::
 
     python -m bench.catalog.urls longtail --count 50000 --pages 45000 --seed 1 > longtail.txt
     python -m bench.catalog.urls churn --avoid "Artisan almonds 1kg #12" > churn.txt
+    python -m bench.catalog.urls deep --offset 899980
 """
 
 from __future__ import annotations
@@ -30,6 +39,11 @@ import django
 django.setup()
 
 from opply.catalog.seed import ADJECTIVES, CATEGORIES, NOUNS  # noqa: E402 - needs the settings
+
+try:
+    from opply.catalog import pagination as cursors
+except ImportError:  # an API with page numbers only (before issue 14)
+    cursors = None
 
 LIST = "/api/catalog/products/"
 ORDERINGS = ["name", "-name", "price", "-price", "created_at", "-created_at"]
@@ -53,7 +67,22 @@ def price(rng: random.Random, low: float, high: float) -> str:
     return str(Decimal(rng.uniform(low, high)).quantize(Decimal("0.01")))
 
 
-def longtail_path(rng: random.Random, pages: int) -> str:
+def random_cursors(rng: random.Random, count: int) -> dict[str, list[str]]:
+    """Per ordering, cursors positioned on ``count`` random listed products."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT setseed(%s)", [rng.random() * 2 - 1])
+        cursor.execute(
+            'SELECT public_id, name, price, created_at FROM "catalog"."product" TABLESAMPLE BERNOULLI (1)'
+            " WHERE is_active AND in_stock ORDER BY random() LIMIT %s",
+            [count],
+        )
+        rows = [dict(zip(("public_id", "name", "price", "created_at"), row, strict=True)) for row in cursor.fetchall()]
+    return {ordering: [cursors.cursor_after(row, ordering) for row in rows] for ordering in ORDERINGS}
+
+
+def longtail_path(rng: random.Random, pages: int, deep: dict[str, list[str]] | None = None) -> str:
     """One request of the long tail: search, category + ordering, price range, depth."""
     params: dict[str, str | int] = {}
     kind = rng.random()
@@ -77,7 +106,10 @@ def longtail_path(rng: random.Random, pages: int) -> str:
             params["category"] = rng.choice(CATEGORY_SLUGS)
     elif kind < 0.85:  # anywhere in the whole list
         params["ordering"] = rng.choice(ORDERINGS)
-        params["page"] = rng.randint(1, pages)
+        if deep:
+            params["cursor"] = rng.choice(deep[str(params["ordering"])])
+        else:
+            params["page"] = rng.randint(1, pages)
     else:  # the pages a UI jumps to
         params["ordering"] = rng.choice(ORDERINGS)
         params["page"] = rng.randint(1, 50)
@@ -110,11 +142,19 @@ def main(argv: list[str] | None = None) -> int:
     churn = sub.add_parser("churn")
     churn.add_argument("--avoid", required=True, help="name of the product whose stock churns")
     churn.add_argument("--count", type=int, default=400)
+    deep = sub.add_parser("deep")
+    deep.add_argument("--offset", type=int, required=True, help="0-based position in the default list (20 a page)")
     args = parser.parse_args(argv)
 
     if args.command == "longtail":
         rng = random.Random(args.seed)
-        paths = [longtail_path(rng, args.pages) for _ in range(args.count)]
+        positions = random_cursors(rng, 2000) if cursors else None
+        paths = [longtail_path(rng, args.pages, positions) for _ in range(args.count)]
+    elif args.command == "deep":
+        if cursors:
+            paths = [f"{LIST}?{urlencode({'cursor': cursors.cursor_at_offset(args.offset)})}"]
+        else:
+            paths = [f"{LIST}?page={args.offset // 20 + 1}"]
     else:
         paths = churn_paths(args.avoid, args.count)
     sys.stdout.write("\n".join(paths) + "\n")

@@ -49,12 +49,12 @@ function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
     'WRK_RESULT {"requests":%d,"duration_s":%.3f,"rps":%.2f,"bytes":%d,'
-      .. '"mean_ms":%.3f,"p50_ms":%.3f,"p90_ms":%.3f,"p99_ms":%.3f,"max_ms":%.3f,'
+      .. '"mean_ms":%.3f,"p50_ms":%.3f,"p90_ms":%.3f,"p95_ms":%.3f,"p99_ms":%.3f,"max_ms":%.3f,'
       .. '"non2xx":%d,"statuses":{%s},'
       .. '"socket_errors":{"connect":%d,"read":%d,"write":%d,"timeout":%d}}\n',
     summary.requests, seconds, summary.requests / seconds, summary.bytes,
     latency.mean / 1000, latency:percentile(50) / 1000, latency:percentile(90) / 1000,
-    latency:percentile(99) / 1000, latency.max / 1000,
+    latency:percentile(95) / 1000, latency:percentile(99) / 1000, latency.max / 1000,
     bad, table.concat(status_parts, ","),
     e.connect, e.read, e.write, e.timeout
   ))
