@@ -7,13 +7,16 @@ from django.http import Http404
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view, inline_serializer
 from rest_framework import serializers, status, viewsets
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import APIView
 
 from opply.catalog import selectors, services
 from opply.catalog.filters import ORDERING_VALUES
 from opply.catalog.models import MAX_PRICE, PRICE_PATTERN, Category, Product
+from opply.catalog.pagination import MAX_PAGE, ProductCursorPagination
 from opply.catalog.serializers import (
     CategorySerializer,
     ProductCreateSerializer,
@@ -23,12 +26,21 @@ from opply.catalog.serializers import (
     StockAdjustSerializer,
     StockSerializer,
 )
-from opply.common.pagination import MAX_PAGE_NUMBER, PageNumberPagination
+from opply.common.pagination import MAX_PAGE_NUMBER, PageNumberPagination, parse_positive_int, single_query_value
 from opply.common.permissions import IsStaff, ReadOnlyOrStaff
 
 PRODUCT_LIST_PARAMETERS = [
     OpenApiParameter(
-        "page", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_NUMBER}, description="1-based page number; past the end is a 404."
+        "cursor",
+        {"type": "string", "maxLength": 1000},
+        description="Opaque position from a page's `next` or `previous` link (keyset pagination: any depth costs what the first page "
+        "costs). Use it unchanged, with the same filters and ordering; a malformed one is a 400.",
+    ),
+    OpenApiParameter(
+        "page",
+        {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
+        description=f"1-based page number for the shallow pages a UI jumps to, up to {MAX_PAGE}; past the end is a 404, past "
+        f"{MAX_PAGE} a 400 (follow the `next` cursor instead). Not together with `cursor`.",
     ),
     OpenApiParameter(
         "page_size",
@@ -39,13 +51,17 @@ PRODUCT_LIST_PARAMETERS = [
         "in_stock", bool, description="Default for customers: only products with something available. false lists everything."
     ),
     OpenApiParameter("category", {"type": "string", "maxLength": 100}, description="A category's slug or id (UUID)."),
-    OpenApiParameter("search", {"type": "string", "maxLength": 100}, description="Part of the name or SKU, any case."),
+    OpenApiParameter(
+        "search",
+        {"type": "string", "maxLength": 100},
+        description='Words of the name or SKU, any case, each matching the start of a word (`oat mi` finds "Oat milk 1L"), '
+        "or an exact SKU. Without `ordering`, a search of at most 1,000 matches is ranked by relevance, a broader one "
+        "ordered by name.",
+    ),
     OpenApiParameter(
         "ordering",
-        {"type": "array", "items": {"type": "string", "enum": ORDERING_VALUES}},
-        style="form",
-        explode=False,
-        description="Sort keys, comma-separated, `-` for descending (default `name`).",
+        {"type": "string", "enum": ORDERING_VALUES},
+        description="One sort key, `-` for descending (default `name`; ties broken by id).",
     ),
     *[
         OpenApiParameter(name, {"type": "string", "pattern": f"^{PRICE_PATTERN}$"}, description=f"Price bound, 0 to {MAX_PRICE}.")
@@ -103,32 +119,51 @@ class ProductListApi(APIView):
             200: inline_serializer(
                 "ProductPage",
                 {
-                    "count": serializers.IntegerField(),
-                    "next": serializers.URLField(allow_null=True),
-                    "previous": serializers.URLField(allow_null=True),
+                    "count": serializers.IntegerField(help_text="Products in the list: exact or estimated, as `count_exact` says."),
+                    "count_exact": serializers.BooleanField(
+                        help_text=f"true: `count` is exact. false: the list is longer than {selectors.EXACT_COUNT_LIMIT:,} and `count` "
+                        "is PostgreSQL's estimate (never less than the products counted)."
+                    ),
+                    "next": serializers.URLField(allow_null=True, help_text="The next page: this URL with a `cursor`."),
+                    "previous": serializers.URLField(allow_null=True, help_text="The previous page: this URL with a `cursor`."),
                     "results": ProductSerializer(many=True),
                 },
             )
         },
     )
     def get(self, request: Request) -> Response:
-        paginator = PageNumberPagination()
-        page_number = paginator.get_page_number(request, None)
+        numbers = PageNumberPagination()
+        cursors = ProductCursorPagination()
+        position = cursors.position(request)
+        raw_page = single_query_value(request, "page")
+        if raw_page is not None and position is not None:
+            raise ValidationError({"page": ["Give page or cursor, not both."]})
+        page_number = 1 if raw_page is None else parse_positive_int(raw_page, "page")
+        if page_number > MAX_PAGE:
+            raise ValidationError(
+                {"page": [f"Pages past {MAX_PAGE} are not served: follow the next link (a cursor) of page {MAX_PAGE} onwards instead."]}
+            )
         query = selectors.ProductQuery(
             params={name: request.query_params.getlist(name) for name in selectors.FILTER_PARAMETERS if name in request.query_params},
             is_staff=bool(request.user.is_staff),
-            page=int(page_number),
-            page_size=paginator.get_page_size(request),
+            page=page_number,
+            page_size=numbers.get_page_size(request),
+            cursor=request.query_params.get("cursor") if position is not None else None,
+            position=position,
         )
         page = selectors.product_page(query)
-        return Response(
+        url = request.build_absolute_uri()
+        response = Response(
             {
                 "count": page["count"],
-                "next": _page_link(request, query.page + 1) if query.page * query.page_size < page["count"] else None,
-                "previous": _page_link(request, query.page - 1) if query.page > 1 else None,
+                "count_exact": page["count_exact"],
+                "next": _cursor_link(url, page["next"]),
+                "previous": _cursor_link(url, page["previous"]),
                 "results": page["results"],
             }
         )
+        response["X-Cache"] = "hit" if page["cached"] else "miss"
+        return response
 
     @extend_schema(request=ProductCreateSerializer, responses={201: ProductDetailSerializer})
     def post(self, request: Request) -> Response:
@@ -136,13 +171,17 @@ class ProductListApi(APIView):
         serializer.is_valid(raise_exception=True)
         product = services.product_create(**serializer.validated_data, actor=_actor(request))
         location = request.build_absolute_uri(reverse("catalog:product-detail", kwargs={"id": product.public_id}))
-        return Response(selectors.product_detail(product), status=status.HTTP_201_CREATED, headers={"Location": location})
+        return Response(_detail(product), status=status.HTTP_201_CREATED, headers={"Location": location})
 
 
-def _page_link(request: Request, page: int) -> str:
-    params = request.query_params.copy()
-    params["page"] = str(page)
-    return request.build_absolute_uri(f"{request.path}?{params.urlencode()}")
+def _detail(product: Product) -> dict[str, Any]:
+    return ProductDetailSerializer(selectors.with_quantity(product)).data
+
+
+def _cursor_link(url: str, token: str | None) -> str | None:
+    if token is None:
+        return None
+    return replace_query_param(remove_query_param(url, "page"), "cursor", token)
 
 
 class ProductDetailApi(APIView):
@@ -156,7 +195,7 @@ class ProductDetailApi(APIView):
 
     @extend_schema(responses={200: ProductDetailSerializer})
     def get(self, request: Request, id: UUID) -> Response:
-        return Response(selectors.product_detail(self._product(request, id)))
+        return Response(_detail(self._product(request, id)))
 
     @extend_schema(request=ProductUpdateSerializer, responses={200: ProductDetailSerializer})
     def put(self, request: Request, id: UUID) -> Response:
@@ -171,7 +210,7 @@ class ProductDetailApi(APIView):
         serializer = ProductUpdateSerializer(data=request.data, partial=partial)
         serializer.is_valid(raise_exception=True)
         product = services.product_update(product=product, data=dict(serializer.validated_data))
-        return Response(selectors.product_detail(product))
+        return Response(_detail(product))
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, id: UUID) -> Response:
@@ -195,5 +234,5 @@ class ProductStockApi(APIView):
         serializer = StockAdjustSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         on_hand = services.stock_adjust(product=product, **serializer.validated_data, actor=_actor(request))
-        detail = selectors.product_detail(product)
+        detail = _detail(product)
         return Response({"id": detail["id"], "on_hand": on_hand, "quantity_in_stock": detail["quantity_in_stock"]})

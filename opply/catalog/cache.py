@@ -1,10 +1,23 @@
-"""Cache-aside for product pages, invalidated by a catalog version.
+"""Cache-aside for product pages, invalidated by a catalog version and, for
+stock flips, by tag.
 
 Every catalog write bumps the version instead of hunting for keys: the next
 read builds a new key and misses, old pages simply age out. Reading a page
-is one round trip (``lua/read_page.lua`` reads the version, the page under
-it and its live quantities). Pages are JSON in Redis; keys as laid out in
-:mod:`opply.catalog.keys`.
+is one round trip (``lua/read_page.lua`` reads the version, the page's tag
+generation, the page under them and its live quantities). Pages are JSON in
+Redis; keys as laid out in :mod:`opply.catalog.keys`.
+
+Scoped invalidation: a product selling out (or coming back) changes only the
+lists it can appear in. Each cached list carries one tag, the most selective
+thing it asks for (a search: the first letters of its longest word; else a
+category; else "all"), and its key includes that tag's generation. A flip
+bumps the generations of the product's tags only (its words' first letters,
+its category, "all"; ``lua/bump_tags.lua``), so the cached pages of unrelated
+searches and categories stay. Lists that show out-of-stock products too
+(staff, and ``in_stock=false``) have no tag: a flip changes nothing in them
+(the quantities are laid over at read time). A list's count is cached apart
+from its pages, under the same version and generation: every page of the
+list shares it.
 
 This is the cache role: it may fail quietly. If Redis is down every function
 here degrades to "miss" (and a bump to a no-op, which is why pages expire
@@ -23,7 +36,7 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from opply.catalog import scripts
-from opply.catalog.keys import VERSION_KEY, page_key
+from opply.catalog.keys import VERSION_KEY, count_key, page_key
 from opply.common.redis import get_redis
 
 logger = logging.getLogger(__name__)
@@ -35,6 +48,7 @@ PAGE_TIMEOUT_SECONDS = 120
 class CachedPage:
     version: str | None  # None: Redis is down
     page: dict[str, Any] | None  # None: a miss
+    generation: str = "0"  # of the page's tag
     # product id -> available units, for the page's products whose
     # availability keys exist (a hit only)
     available: dict[int, int] = field(default_factory=dict)
@@ -44,10 +58,11 @@ def page_digest(params: Any) -> str:
     return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
-def read_page(digest: str) -> CachedPage:
-    """The catalog version and, on a hit, the page with its live quantities: one round trip."""
+def read_page(digest: str, tag: str | None) -> CachedPage:
+    """The catalog version, the tag's generation and, on a hit, the page with
+    its live quantities: one round trip."""
     try:
-        version, raw, *stock = scripts.READ_PAGE(keys=[VERSION_KEY], args=[digest])
+        version, generation, raw, *stock = scripts.READ_PAGE(keys=[VERSION_KEY], args=[digest, tag or ""])
         if version is None:
             # First read ever, or Redis restarted: start a version (another
             # process may win the race; both then use the winner's).
@@ -57,19 +72,61 @@ def read_page(digest: str) -> CachedPage:
         logger.warning("page cache unreachable: serving the list from the database")
         return CachedPage(None, None)
     if raw is None:
-        return CachedPage(version, None)
+        return CachedPage(version, None, generation)
     page = json.loads(raw)
     available = {
         row["pk"]: int(stock[2 * i]) - int(stock[2 * i + 1] or 0) for i, row in enumerate(page["rows"]) if stock[2 * i] is not None
     }
-    return CachedPage(version, page, available)
+    return CachedPage(version, page, generation, available)
 
 
-def write_page(version: str, digest: str, page: dict[str, Any]) -> None:
+def write_page(cached: CachedPage, digest: str, page: dict[str, Any]) -> None:
+    """Store a page under the version and generation read *before* it was
+    built: a flip or write meanwhile left it under an old key, never served."""
+    if cached.version is None:
+        return
     try:
-        get_redis().set(page_key(version, digest), json.dumps(page, separators=(",", ":")), ex=PAGE_TIMEOUT_SECONDS)
+        get_redis().set(
+            page_key(cached.version, cached.generation, digest), json.dumps(page, separators=(",", ":")), ex=PAGE_TIMEOUT_SECONDS
+        )
     except RedisError:
         logger.warning("page cache unreachable: page not stored")
+
+
+def read_count(cached: CachedPage, digest: str) -> tuple[int, bool] | None:
+    """A list's count cached for its filter set (every page of it shares one)."""
+    if cached.version is None:
+        return None
+    try:
+        raw = get_redis().get(count_key(cached.version, cached.generation, digest))
+    except RedisError:
+        return None
+    if raw is None:
+        return None
+    count, exact = raw.split(":")
+    return int(count), exact == "1"
+
+
+def write_count(cached: CachedPage, digest: str, count: int, exact: bool) -> None:
+    if cached.version is None:
+        return
+    try:
+        get_redis().set(count_key(cached.version, cached.generation, digest), f"{count}:{int(exact)}", ex=PAGE_TIMEOUT_SECONDS)
+    except RedisError:
+        logger.warning("page cache unreachable: count not stored")
+
+
+def bump_tags(tags: list[str]) -> None:
+    """Throw away the cached lists carrying any of these tags (stock flips)."""
+    if not tags:
+        return
+    try:
+        # A tag outlives every page stored under its generation (a page lives
+        # PAGE_TIMEOUT_SECONDS at most): an expired tag restarting at 0 can
+        # never bring an old page back.
+        scripts.BUMP_TAGS(keys=[VERSION_KEY], args=[2 * PAGE_TIMEOUT_SECONDS, *tags])
+    except RedisError:
+        logger.error("page cache unreachable: tags not bumped; cached pages expire within %ss", PAGE_TIMEOUT_SECONDS)
 
 
 def bump_catalog_version() -> None:

@@ -6,9 +6,10 @@ from uuid import UUID
 
 import django_filters
 from django import forms
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
-from opply.catalog.models import MAX_PRICE, PRICE_PATTERN, Product
+from opply.catalog import search
+from opply.catalog.models import MAX_PRICE, PRICE_PATTERN, Category, Product
 
 ORDERING_FIELDS = ("name", "price", "created_at")
 ORDERING_VALUES = [value for name in ORDERING_FIELDS for value in (name, f"-{name}")]
@@ -56,13 +57,17 @@ class ProductFilter(django_filters.FilterSet):
         fields: list[str] = []
 
     def filter_category(self, queryset: QuerySet[Product], name: str, value: str) -> QuerySet[Product]:
-        return queryset.filter(**{f"category__{field}": ref for field, ref in category_lookup(value).items()})
+        # The category's id first (one row by a unique key): filtering on
+        # category_id lets PostgreSQL use that category's own statistics and
+        # the (category, key) indexes, where a join on the slug leaves it guessing.
+        category_id = Category.objects.filter(**category_lookup(value)).values_list("id", flat=True).first()
+        return queryset.filter(category_id=category_id) if category_id is not None else queryset.none()
 
     def filter_search(self, queryset: QuerySet[Product], name: str, value: str) -> QuerySet[Product]:
         term = value.strip()
         if not term:
             return queryset
-        return queryset.filter(Q(name__icontains=term) | Q(sku__icontains=term))
+        return search.filter_search(queryset, term)
 
     def filter_in_stock(self, queryset: QuerySet[Product], name: str, value: str) -> QuerySet[Product]:
         # Applied by the selector, which also knows the default (in stock only

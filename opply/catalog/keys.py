@@ -15,7 +15,10 @@ The availability store (must not lose data quietly):
 The product-list cache (may fail quietly):
 
 ``catalog:version``                    the catalog version (bumped by writes).
-``catalog:page:<version>:<digest>``    one cached page (JSON).
+``catalog:tag:<version>:<tag>``        the generation of a cache tag (bumped
+                                       by stock flips; opply.catalog.cache).
+``catalog:page:<version>:<generation>:<digest>``  one cached page (JSON).
+``catalog:count:<version>:<generation>:<digest>`` a list's count (``n:exact``).
 
 Lua scripts get these names from :data:`LUA_CONSTANTS` (see
 :mod:`opply.catalog.scripts`), so a script never spells a key itself.
@@ -32,6 +35,8 @@ STARTED_KEY = "holds:started"
 
 VERSION_KEY = "catalog:version"
 PAGE_KEY_PREFIX = "catalog:page:"
+TAG_KEY_PREFIX = "catalog:tag:"
+COUNT_KEY_PREFIX = "catalog:count:"
 
 CART_HOLDER_PREFIX = "cart:"
 ORDER_HOLDER_PREFIX = "order:"
@@ -45,8 +50,12 @@ def hold_key(holder: str) -> str:
     return f"{HOLD_KEY_PREFIX}{holder}"
 
 
-def page_key(version: str, digest: str) -> str:
-    return f"{PAGE_KEY_PREFIX}{version}:{digest}"
+def page_key(version: str, generation: str, digest: str) -> str:
+    return f"{PAGE_KEY_PREFIX}{version}:{generation}:{digest}"
+
+
+def count_key(version: str, generation: str, digest: str) -> str:
+    return f"{COUNT_KEY_PREFIX}{version}:{generation}:{digest}"
 
 
 # Prepended to every script as Lua string constants.
@@ -55,4 +64,5 @@ LUA_CONSTANTS = {
     "PRODUCT_KEY_SUFFIX": PRODUCT_KEY_SUFFIX,
     "STARTED_KEY": STARTED_KEY,
     "PAGE_KEY_PREFIX": PAGE_KEY_PREFIX,
+    "TAG_KEY_PREFIX": TAG_KEY_PREFIX,
 }

@@ -2,18 +2,22 @@
 
 The flag mirrors "a customer can buy at least one unit" so that the list can
 filter and index on it. It is refreshed only when availability may have
-crossed zero, which is rare, and a flip bumps the catalog version so that a
-cached page never shows what cannot be bought (or hides what came back).
+crossed zero, which is rare, and a flip throws away the cached lists the
+product can appear in (its tags: opply/catalog/cache.py), so that a cached
+page never shows what cannot be bought (or hides what came back), while the
+cached pages of unrelated searches and categories stay.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import transaction
+from django.db.models import TextField
+from django.db.models.expressions import RawSQL
 
-from opply.catalog import availability
-from opply.catalog.cache import bump_catalog_version
+from opply.catalog import availability, cache, search
 from opply.catalog.models import Product
 
 
@@ -41,10 +45,29 @@ def refresh_in_stock(product_ids: list[int]) -> int:
             Product.objects.filter(id__in=to_true).update(in_stock=True)
         if to_false:
             Product.objects.filter(id__in=to_false).update(in_stock=False)
-    flipped = len(to_true) + len(to_false)
-    if flipped:
-        bump_catalog_version()
+        flipped = len(to_true) + len(to_false)
+        if flipped:
+            # After the commit (also of an outer transaction): a list rebuilt
+            # between the bump and the commit would cache the old flag.
+            tags = flip_tags(to_true + to_false)
+            transaction.on_commit(lambda: cache.bump_tags(tags))
     return flipped
+
+
+def flip_tags(product_ids: list[int]) -> list[str]:
+    """The cache tags of every list these products can appear in: "all", their
+    categories (by slug and id) and their search tags (the words of their
+    names and SKUs as PostgreSQL's full-text parser splits them)."""
+    tags = {"all"}
+    rows = (
+        Product.objects.using("default")
+        .filter(id__in=product_ids)
+        .annotate(lexemes=RawSQL(f"tsvector_to_array({search.VECTOR_SQL})", [], output_field=ArrayField(TextField())))  # noqa: S611 - constant SQL
+        .values_list("name", "sku", "category__slug", "category__public_id", "lexemes")
+    )
+    for name, sku, slug, category_id, lexemes in rows:
+        tags.update({f"c:{slug}", f"c:{category_id}"}, search.product_tags(name, sku, lexemes))
+    return sorted(tags)
 
 
 def repair_in_stock(product_ids: list[int]) -> int:

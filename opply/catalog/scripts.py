@@ -48,3 +48,4 @@ SYNC = LuaScript("sync", helpers=True)
 TRANSFER = LuaScript("transfer", helpers=True)
 # The product-list cache (opply.catalog.cache).
 READ_PAGE = LuaScript("read_page", helpers=False)
+BUMP_TAGS = LuaScript("bump_tags", helpers=False)

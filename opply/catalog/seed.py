@@ -91,11 +91,13 @@ SIZES = ["250g", "500g", "1kg", "2kg", "5kg", "25kg", "330ml", "1L", "5L", "12-p
 CATEGORIES = ["Dairy alternatives", "Coffee", "Baking", "Snacks", "Pantry", "Beverages", "Frozen", "Confectionery", "Oils", "Spices"]
 
 
-def seed_generated_catalog(products: int, batch_size: int = 100_000) -> str:
+def seed_generated_catalog(products: int, batch_size: int = 100_000, first_row: int = 0) -> str:
     """Insert ``products`` generated products (with stock and ledger) in bulk, in SQL.
 
     Names, prices and stock vary deterministically per row; about one product
-    in ten is out of stock. Returns the SKU prefix of this run.
+    in ten is out of stock. Returns the SKU prefix of this run. Rows are
+    numbered from ``first_row`` (the tests start far in to reach the large
+    row numbers of a big catalog cheaply).
 
     Each batch is one statement: ``generate_series`` over ``bigint`` (the row
     arithmetic, ``i * 7919``, passes 2**31 after about 271,000 rows in
@@ -111,8 +113,8 @@ def seed_generated_catalog(products: int, batch_size: int = 100_000) -> str:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", ['"catalog"."product"'])
         (sequence,) = cursor.fetchone()
-        for start in range(0, products, batch_size):
-            stop = min(start + batch_size, products)
+        for start in range(first_row, first_row + products, batch_size):
+            stop = min(start + batch_size, first_row + products)
             with transaction.atomic():
                 cursor.execute(
                     """

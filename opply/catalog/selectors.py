@@ -1,13 +1,17 @@
 """Reads of the catalog (served by the replica).
 
 The product list is the most-read endpoint. A page (ids, names, prices,
-categories and the total count) is built with a constant number of queries
-and cached under the catalog version; live quantities are laid over it at
-read time, so orders never invalidate it.
+categories, the count and the cursors of its neighbours) is built with a
+constant number of queries, each served by an index at any depth (keyset
+pagination, opply/catalog/pagination.py; full-text search,
+opply/catalog/search.py), and cached under the catalog version and its tag's
+generation (opply/catalog/cache.py); live quantities are laid over it at read
+time, so orders never invalidate it.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -15,20 +19,43 @@ from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID
 
-from django.db.models import QuerySet
+from django.db.models import FloatField, QuerySet
+from django.db.models.expressions import RawSQL
 from django.http import Http404, QueryDict
 from rest_framework.exceptions import ValidationError
 
-from opply.catalog import availability, cache
+from opply.catalog import availability, cache, search
 from opply.catalog.filters import ProductFilter, category_lookup
 from opply.catalog.models import Category, Product
-from opply.common.serializers import timestamp
+from opply.catalog.pagination import SORT_FIELDS, Ordering, Position, ProductCursorPagination
 
 ROW_FIELDS = ("id", "public_id", "name", "sku", "price", "category__public_id", "category__name", "category__slug")
 
-
 FILTER_PARAMETERS = ("category", "search", "min_price", "max_price", "in_stock", "ordering")
 VALUE_REQUIRED = ("min_price", "max_price", "in_stock")
+
+# Counts up to this many matches are exact (counting them reads at most this
+# many index entries); past it the count is the planner's estimate, flagged
+# as such (``count_exact: false``), and cached with the list.
+EXACT_COUNT_LIMIT = 1000
+# A list the planner estimates past this is not counted (counting even its
+# first thousand rows reads whole posting lists of the search index, or walks
+# an index far). Estimates of full-text matches are good to a factor of a
+# few, so the cut-off sits at the limit itself.
+ESTIMATE_ONLY_ABOVE = EXACT_COUNT_LIMIT
+
+# The row comparison of a keyset page, per sort key: PostgreSQL walks the
+# (key, public_id) index from the position, whatever its depth.
+_KEY_SQL = {
+    "name": ('"catalog"."product"."name"', "%s"),
+    "price": ('"catalog"."product"."price"', "%s::numeric"),
+    "created_at": ('"catalog"."product"."created_at"', "%s::timestamptz"),
+    "relevance": (search.RANK_SQL, "%s::real"),
+}
+
+
+RELEVANCE = Ordering("relevance", descending=True)
+NEWEST = Ordering("created_at", descending=True)
 
 
 @dataclass(frozen=True)
@@ -37,13 +64,38 @@ class ProductQuery:
 
     params: Mapping[str, list[str]]  # only FILTER_PARAMETERS, as sent
     is_staff: bool
-    page: int
+    page: int  # 1 when a cursor is given
     page_size: int
+    cursor: str | None = None  # the raw token, for the cache key
+    position: Position | None = None  # the decoded cursor
 
     def cache_digest(self) -> str:
         # Keyed on the raw parameters, so that a cached page is served without
         # even building the filter set; only valid requests ever store a page.
-        return cache.page_digest([sorted(self.params.items()), self.is_staff, self.page, self.page_size])
+        return cache.page_digest([sorted(self.params.items()), self.is_staff, self.page, self.page_size, self.cursor])
+
+    def count_digest(self) -> str:
+        """The filter set alone: every page and ordering of a list shares its count."""
+        return cache.page_digest([sorted((k, v) for k, v in self.params.items() if k != "ordering"), self.is_staff, "count"])
+
+    def cache_tag(self) -> str | None:
+        """Which stock flips can change this list (opply/catalog/cache.py): None
+        when it shows out-of-stock products too, else its most selective filter."""
+        in_stock = self.params.get("in_stock", [""])[-1]
+        if in_stock == "false" or (self.is_staff and in_stock != "true"):
+            return None
+        term = self.params.get("search", [""])[-1]
+        if term.strip():
+            return search.search_tag(term)
+        category = self.params.get("category", [""])[-1]
+        if category:
+            return f"c:{_category_reference(category)}"
+        return "all"
+
+
+def _category_reference(reference: str) -> str:
+    lookup = category_lookup(reference)
+    return str(lookup.get("public_id") or lookup["slug"])
 
 
 def category_list() -> QuerySet[Category]:
@@ -65,8 +117,15 @@ def product_get(public_id: UUID, *, include_inactive: bool = False) -> Product |
     return queryset.first()
 
 
-def product_queryset(query: ProductQuery) -> QuerySet[Product]:
-    """The filtered, ordered queryset; a bad parameter is a 400 naming it."""
+@dataclass(frozen=True)
+class FilteredProducts:
+    queryset: QuerySet[Product]  # filtered, not ordered
+    ordering: Ordering | None  # None: not given (a search may then rank)
+    search: str | None  # the tsquery of ?search=, if any
+
+
+def product_queryset(query: ProductQuery) -> FilteredProducts:
+    """The filtered queryset and the requested ordering; a bad parameter is a 400 naming it."""
     # "min_price=" is a malformed number, not "no bound" (django-filter would
     # read an empty value as absent), and a parameter given twice is ambiguous.
     errors = {name: ["A value is required when the parameter is given."] for name in VALUE_REQUIRED if "" in query.params.get(name, [])}
@@ -76,15 +135,18 @@ def product_queryset(query: ProductQuery) -> QuerySet[Product]:
     filterset = ProductFilter(QueryDict(urlencode(query.params, doseq=True)), queryset=Product.objects.all())
     if not filterset.is_valid():
         raise ValidationError(filterset.errors)
-    queryset = filterset.qs
+    orderings = filterset.form.cleaned_data.get("ordering") or []
+    if len(orderings) > 1:
+        # Each single key has its index; a combination would sort in memory.
+        raise ValidationError({"ordering": ["Give one sort key (such as -price), not several."]})
+    queryset = filterset.qs.order_by()
     if not query.is_staff:
         queryset = queryset.filter(is_active=True)
     in_stock = _in_stock_mode(filterset.form.cleaned_data.get("in_stock"), is_staff=query.is_staff)
     if in_stock is not None:
         queryset = queryset.filter(in_stock=in_stock)
-    ordering = [*queryset.query.order_by] or ["name"]
-    tie_breaker = "-id" if ordering[-1].startswith("-") else "id"
-    return queryset.order_by(*ordering, tie_breaker)
+    term = (filterset.form.cleaned_data.get("search") or "").strip()
+    return FilteredProducts(queryset, Ordering.parse(orderings[0]) if orderings else None, search.tsquery(term) if term else None)
 
 
 def _in_stock_mode(requested: str | None, *, is_staff: bool) -> bool | None:
@@ -101,6 +163,9 @@ def _in_stock_mode(requested: str | None, *, is_staff: bool) -> bool | None:
 
 
 def _row(values: dict[str, Any]) -> dict[str, Any]:
+    """A product as the list renders it, built by hand for speed (the cached
+    list renders thousands a second); equal to ``ProductSerializer``'s output
+    (opply/catalog/tests/test_products_read.py proves it)."""
     price: Decimal = values["price"]
     return {
         "pk": values["id"],  # internal: used for the quantity overlay, never rendered
@@ -112,51 +177,145 @@ def _row(values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _build_page(queryset: QuerySet[Product], query: ProductQuery) -> dict[str, Any]:
-    count = queryset.count()
-    offset = (query.page - 1) * query.page_size
-    if offset >= count and query.page != 1:
+def _count(queryset: QuerySet[Product]) -> tuple[int, bool]:
+    """(count, exact): exact up to EXACT_COUNT_LIMIT, else the planner's estimate.
+
+    The estimate comes first (planning only, no rows read). A list clearly
+    longer than the limit is not counted at all: counting even its first
+    rows may read the table in whatever order the planner likes. Otherwise
+    the count stops at the limit.
+    """
+    if queryset.query.is_empty():  # an unknown category: nothing to ask PostgreSQL
+        return 0, True
+    plan = json.loads(queryset.explain(format="json"))
+    estimate = int(plan[0]["Plan"]["Plan Rows"])
+    if estimate > ESTIMATE_ONLY_ABOVE:
+        return estimate, False
+    counted = queryset[: EXACT_COUNT_LIMIT + 1].count()
+    if counted <= EXACT_COUNT_LIMIT:
+        return counted, True
+    return max(estimate, counted), False
+
+
+def _resolve_ordering(filtered: FilteredProducts, query: ProductQuery, count: int, exact: bool) -> Ordering:
+    """The requested ordering. Without one: a search of few matches is ranked
+    by relevance; a broad one lists the newest first (ranking would read and
+    sort every match, and name order walks the name index past every product
+    whose name sorts before the searched word: "smoked" is the first word of
+    the names that match it); the list is by name. A cursor must belong to
+    the ordering it is used with."""
+    position = query.position
+    if filtered.ordering is not None:
+        ordering = filtered.ordering
+    elif filtered.search and position is not None and position.ordering in (RELEVANCE, NEWEST):
+        ordering = position.ordering  # the list it started as, whatever its count became since
+    elif filtered.search:
+        ordering = RELEVANCE if exact and count <= search.RANK_LIMIT else NEWEST
+    else:
+        ordering = Ordering("name", descending=False)
+    if position is not None and position.ordering != ordering:
+        raise ValidationError({"cursor": [f"This cursor belongs to ordering={position.ordering.name}, not {ordering.name}."]})
+    return ordering
+
+
+def _build_page(query: ProductQuery, cached: cache.CachedPage) -> dict[str, Any]:
+    filtered = product_queryset(query)
+    counted = cache.read_count(cached, query.count_digest())
+    if counted is None:
+        counted = _count(filtered.queryset)
+        cache.write_count(cached, query.count_digest(), *counted)
+    count, exact = counted
+    ordering = _resolve_ordering(filtered, query, count, exact)
+
+    queryset = filtered.queryset
+    fields = [*ROW_FIELDS]
+    if ordering.key == "relevance":
+        queryset = queryset.annotate(rank=RawSQL(search.RANK_SQL, [filtered.search], output_field=FloatField()))  # noqa: S611 - constant SQL
+        fields.append("rank")
+    elif SORT_FIELDS[ordering.key] not in fields:
+        fields.append(SORT_FIELDS[ordering.key])
+    position = query.position
+    # A reversed page (previous) walks the index backwards from the position.
+    backwards = position is not None and position.reverse
+    descending = ordering.descending != backwards
+    if position is not None:
+        column, placeholder = _KEY_SQL[ordering.key]
+        params = [filtered.search] if ordering.key == "relevance" else []
+        queryset = queryset.filter(
+            search.condition(
+                f'({column}, "catalog"."product"."public_id") {"<" if descending else ">"} ({placeholder}, %s::uuid)',
+                [*params, _sql_value(position.value), str(position.public_id)],
+            )
+        )
+    sign = "-" if descending else ""
+    queryset = queryset.order_by(f"{sign}{SORT_FIELDS[ordering.key]}", f"{sign}public_id")
+    offset = 0 if position is not None else (query.page - 1) * query.page_size
+    values = list(queryset.values(*fields)[offset : offset + query.page_size + 1])
+    more = len(values) > query.page_size
+    values = values[: query.page_size]
+    if backwards:
+        values.reverse()
+    if not values and query.page != 1:
         raise Http404("Invalid page.")
-    rows = [_row(values) for values in queryset.values(*ROW_FIELDS)[offset : offset + query.page_size]]
-    return {"count": count, "rows": rows}
+
+    def token(row: dict[str, Any], *, reverse: bool) -> str:
+        key = row["rank"] if ordering.key == "relevance" else row[SORT_FIELDS[ordering.key]]
+        return ProductCursorPagination().token(Position(ordering, key, row["public_id"], reverse))
+
+    has_next = (more and not backwards) or (backwards and bool(values))
+    has_previous = (more and backwards) or (not backwards and (position is not None or query.page > 1))
+    return {
+        "count": count,
+        "count_exact": exact,
+        "rows": [_row(row) for row in values],
+        "next": token(values[-1], reverse=False) if has_next and values else None,
+        "previous": token(values[0], reverse=True) if has_previous and values else None,
+    }
+
+
+def _sql_value(value: Any) -> Any:
+    return str(value) if isinstance(value, Decimal) else value
 
 
 def product_page(query: ProductQuery) -> dict[str, Any]:
-    """``{"count", "results"}`` for one page, each row with its live ``quantity_in_stock``.
+    """``{"count", "count_exact", "next", "previous", "results", "cached"}`` for
+    one page, each row with its live ``quantity_in_stock``; ``next`` and
+    ``previous`` are cursor tokens (or None).
 
     Cache-aside: on a hit the page and its quantities come from Redis in one
     round trip. On a miss (or with Redis down) the page comes from the
     database and the quantities from the availability store (or PostgreSQL).
     """
     digest = query.cache_digest()
-    cached = cache.read_page(digest)
+    cached = cache.read_page(digest, query.cache_tag())
     page, quantities = cached.page, cached.available
+    hit = page is not None
     if page is None:
-        page = _build_page(product_queryset(query), query)
+        page = _build_page(query, cached)
         if cached.version:
-            cache.write_page(cached.version, digest, page)
+            cache.write_page(cached, digest, page)
     missing = [row["pk"] for row in page["rows"] if row["pk"] not in quantities]
     if missing:
         quantities = {**quantities, **availability.available_quantities(missing)}
     results = [
         {**{k: v for k, v in row.items() if k != "pk"}, "quantity_in_stock": max(quantities.get(row["pk"], 0), 0)} for row in page["rows"]
     ]
-    return {"count": page["count"], "results": results}
-
-
-def product_detail(product: Product) -> dict[str, Any]:
-    quantity = availability.available_quantities([product.id]).get(product.id, 0)
     return {
-        "id": str(product.public_id),
-        "name": product.name,
-        "sku": product.sku,
-        "price": f"{product.price:.2f}",
-        "quantity_in_stock": max(quantity, 0),
-        "category": {"id": str(product.category.public_id), "name": product.category.name, "slug": product.category.slug},
-        "is_active": product.is_active,
-        "created_at": timestamp(product.created_at),
-        "updated_at": timestamp(product.updated_at),
+        "count": page["count"],
+        "count_exact": page["count_exact"],
+        "next": page["next"],
+        "previous": page["previous"],
+        "results": results,
+        "cached": hit,
     }
+
+
+def with_quantity(product: Product) -> Product:
+    """The product with ``quantity_in_stock`` (what a customer can still buy)
+    set from the availability store, for ``ProductDetailSerializer``."""
+    quantity = availability.available_quantities([product.id]).get(product.id, 0)
+    product.quantity_in_stock = max(quantity, 0)  # type: ignore[attr-defined]
+    return product
 
 
 def stock_ledger_mismatches() -> list[tuple[str, int, int]]:

@@ -59,9 +59,12 @@ class CategoryRefField(StrictStringMixin, serializers.CharField):
 
 
 class ProductSerializer(serializers.Serializer):
-    """A product as clients see it (output only; documents the schema)."""
+    """A product as clients see it (output only): renders a ``Product`` whose
+    ``quantity_in_stock`` the selector set (``selectors.with_quantity``). The
+    cached list builds the same dict by hand for speed (``selectors._row``; a
+    test holds the two equal)."""
 
-    id = serializers.UUIDField()
+    id = serializers.UUIDField(source="public_id")
     name = serializers.CharField()
     sku = serializers.CharField()
     price = serializers.DecimalField(max_digits=MAX_PRICE_DIGITS, decimal_places=2)

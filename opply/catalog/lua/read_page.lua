@@ -1,14 +1,19 @@
 -- One cached product page and its live quantities, in one round trip.
 -- KEYS: catalog version key.
--- ARGV: page digest.
--- Returns {version or false, page or false, on_hand, reserved, on_hand, reserved, ...}
---   (one pair per row of the page, from its availability key; a missing key
---   reads as false and the caller rebuilds it)
+-- ARGV: page digest, the page's cache tag ('' for none).
+-- Returns {version or false, generation, page or false, on_hand, reserved, on_hand, reserved, ...}
+--   (the tag's generation, '0' when never bumped; one pair per row of the
+--   page, from its availability key; a missing key reads as false and the
+--   caller rebuilds it)
 
 local version = redis.call('GET', KEYS[1])
-if not version then return {false, false} end
-local page = redis.call('GET', PAGE_KEY_PREFIX .. version .. ':' .. ARGV[1])
-local out = {version, page}
+if not version then return {false, '0', false} end
+local generation = '0'
+if ARGV[2] ~= '' then
+  generation = redis.call('GET', TAG_KEY_PREFIX .. version .. ':' .. ARGV[2]) or '0'
+end
+local page = redis.call('GET', PAGE_KEY_PREFIX .. version .. ':' .. generation .. ':' .. ARGV[1])
+local out = {version, generation, page}
 if page then
   for _, row in ipairs(cjson.decode(page)['rows']) do
     local v = redis.call('HMGET', PRODUCT_KEY_PREFIX .. row['pk'] .. PRODUCT_KEY_SUFFIX, 'on_hand', 'reserved')

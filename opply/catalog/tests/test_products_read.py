@@ -25,6 +25,7 @@ def test_list_shape(customer_client):
     assert response.status_code == 200
     assert response.json() == {
         "count": 1,
+        "count_exact": True,
         "next": None,
         "previous": None,
         "results": [
@@ -49,15 +50,18 @@ def test_pagination_defaults_next_previous_and_cap(customer_client):
         make_product(name=f"P{n:02d}")
 
     first = customer_client.get(LIST).json()
-    assert (first["count"], len(first["results"])) == (25, 20)
+    assert (first["count"], first["count_exact"], len(first["results"])) == (25, True, 20)
     assert first["previous"] is None
-    assert "page=2" in first["next"]
+    assert "cursor=" in first["next"]
 
     second = customer_client.get(first["next"]).json()
     assert len(second["results"]) == 5
     assert second["next"] is None
-    assert "page=1" in second["previous"]
+    assert "cursor=" in second["previous"]
     assert {r["id"] for r in first["results"]}.isdisjoint({r["id"] for r in second["results"]})
+    assert customer_client.get(second["previous"]).json()["results"] == first["results"]
+    # page=2 is the same page as the first cursor's
+    assert customer_client.get(LIST, {"page": 2}).json()["results"] == second["results"]
 
     assert len(customer_client.get(LIST, {"page_size": 1000}).json()["results"]) == 25  # capped at 100, 25 exist
     assert len(customer_client.get(LIST, {"page_size": 7}).json()["results"]) == 7
@@ -113,13 +117,45 @@ def test_filter_by_category_slug(customer_client):
     assert ids(customer_client.get(LIST, {"category": "nope"})) == []
 
 
-def test_search_name_and_sku_case_insensitively(customer_client):
+def test_search_words_of_the_name_by_prefix_any_case(customer_client):
     bean = make_product(name="Coffee BEANS dark", sku="CB-1")
-    by_sku = make_product(name="Something", sku="XBEAN-9")
+    make_product(name="Something", sku="XBEAN-9")
     make_product(name="Tea", sku="TEA-1")
 
-    assert set(ids(customer_client.get(LIST, {"search": "bean"}))) == {str(bean.public_id), str(by_sku.public_id)}
-    assert set(ids(customer_client.get(LIST, {"search": "%"}))) == set()  # LIKE wildcards are literal
+    assert set(ids(customer_client.get(LIST, {"search": "bean"}))) == {str(bean.public_id)}
+    assert set(ids(customer_client.get(LIST, {"search": "xbe"}))) == set()  # SKUs are matched exactly, never by parts
+    assert set(ids(customer_client.get(LIST, {"search": "coff da"}))) == {str(bean.public_id)}  # every word, as typed so far
+    assert set(ids(customer_client.get(LIST, {"search": "coffee tea"}))) == set()
+    assert set(ids(customer_client.get(LIST, {"search": "%"}))) == set()  # no wildcards
+    assert set(ids(customer_client.get(LIST, {"search": "a:* | b & !c ('"}))) == set()  # tsquery syntax is not interpreted
+
+
+def test_search_finds_an_exact_sku_in_any_case_and_only_it(customer_client):
+    odd = make_product(name="Odd one", sku="A.B_C-9")
+    make_product(name="Other", sku="A.B_C-99")
+    make_product(name="Oat A B C 9")  # its words, but not its SKU
+
+    assert ids(customer_client.get(LIST, {"search": "a.b_c-9"})) == [str(odd.public_id)]
+
+
+def test_a_narrow_search_is_ranked_by_relevance_a_broad_one_lists_the_newest_first(customer_client, monkeypatch):
+    from opply.catalog import search
+
+    once = make_product(name="Almond oat bar")
+    twice = make_product(name="Oat and oat bar")
+    make_product(name="Rice")
+
+    assert ids(customer_client.get(LIST, {"search": "oat"})) == [str(twice.public_id), str(once.public_id)]
+    assert ids(customer_client.get(LIST, {"search": "oat", "ordering": "name"})) == [str(once.public_id), str(twice.public_id)]
+
+    newest_first = [str(twice.public_id), str(once.public_id)]
+    assert ids(customer_client.get(LIST, {"search": "oat", "ordering": "-created_at"})) == newest_first
+    once.name = "Almond oat oat oat bar"  # now the more relevant one, and still the older
+    once.save()
+    assert ids(customer_client.get(LIST, {"search": "oat", "in_stock": "true"})) == [str(once.public_id), str(twice.public_id)]
+
+    monkeypatch.setattr(search, "RANK_LIMIT", 1)
+    assert ids(customer_client.get(LIST, {"search": "oat", "in_stock": "false"})) == newest_first
 
 
 def test_price_range(customer_client):
@@ -189,10 +225,11 @@ def test_a_page_costs_a_constant_number_of_queries(customer_client, django_asser
     )
     Stock.objects.bulk_create([Stock(product=p, on_hand=3) for p in products])
 
-    # Cold: the count, the page, and on-hand stock to build the availability
-    # keys. Warm: none at all; the caller is known from the token, the page
+    # Cold: the count (the planner's estimate, then an exact count: 120
+    # products), the page, and on-hand stock to build the availability keys.
+    # Warm: none at all; the caller is known from the token, the page
     # and the quantities come from Redis.
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(4):
         cold = customer_client.get(LIST, {"page_size": page_size})
     with django_assert_num_queries(0):
         warm = customer_client.get(LIST, {"page_size": page_size})

@@ -1,4 +1,5 @@
 import random
+from decimal import Decimal
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -65,6 +66,17 @@ def test_generated_catalog_is_consistent():
     assert generated.count() == 250
     assert generated.filter(in_stock=False).count() == Stock.objects.filter(product__in=generated, on_hand=0).count() > 0
     assert StockMovement.objects.filter(product__in=generated, reason="initial").count() == generated.filter(in_stock=True).count()
+    assert stock_ledger_mismatches() == []
+
+
+def test_generated_catalog_reaches_a_million_rows_without_overflow():
+    # Row numbers past 271,183 overflowed the generator's 32-bit arithmetic
+    # (i * 7919): seeding 1,000,000 products failed with "integer out of range".
+    prefix = seed_generated_catalog(20, batch_size=8, first_row=999_980)
+
+    generated = Product.objects.filter(sku__startswith=prefix)
+    assert sorted(generated.values_list("sku", flat=True)) == [f"{prefix}{n:08d}" for n in range(999_980, 1_000_000)]
+    assert all(Decimal("0.50") <= price <= Decimal("100.49") for price in generated.values_list("price", flat=True))
     assert stock_ledger_mismatches() == []
 
 

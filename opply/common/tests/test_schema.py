@@ -77,7 +77,9 @@ def test_no_internal_docstring_is_copied_into_every_schema(schema):
 def test_orderings_are_listed(schema):
     parameters = {p["name"]: p for p in schema["paths"]["/api/catalog/products/"]["get"]["parameters"]}
 
-    assert parameters["ordering"]["schema"]["items"]["enum"] == ["name", "-name", "price", "-price", "created_at", "-created_at"]
+    assert parameters["ordering"]["schema"]["enum"] == ["name", "-name", "price", "-price", "created_at", "-created_at"]
+    assert parameters["page"]["schema"]["maximum"] == 100
+    assert "cursor" in parameters
 
 
 def test_the_docs_load_pinned_assets_from_this_server():

@@ -1,0 +1,241 @@
+"""The product list at scale: cursors, bounds, counts, scoped invalidation (issue 14)."""
+
+import base64
+import json
+from decimal import Decimal
+
+import pytest
+
+from opply.catalog import selectors, services
+from opply.catalog.models import Product
+from opply.catalog.pagination import MAX_PAGE
+from opply.catalog.serializers import ProductDetailSerializer, ProductSerializer
+from opply.catalog.tests.factories import CategoryFactory, make_product
+from opply.common.testing import assert_problem
+
+pytestmark = pytest.mark.django_db
+
+LIST = "/api/catalog/products/"
+ORDERINGS = ["name", "-name", "price", "-price", "created_at", "-created_at"]
+
+
+def ids(body):
+    return [row["id"] for row in body["results"]]
+
+
+def walk(client, url, link="next"):
+    """Every page from ``url`` on, following ``link``: a list of pages' ids."""
+    pages = []
+    while url:
+        response = client.get(url)
+        assert response.status_code == 200, response.json()
+        body = response.json()
+        pages.append(ids(body))
+        url = body[link]
+    return pages
+
+
+@pytest.mark.parametrize("ordering", ORDERINGS)
+def test_a_cursor_walk_sees_every_product_once_while_products_are_added_and_sold_out(customer_client, ordering):
+    # Ties everywhere (seven names, five prices): the public id breaks them.
+    products = [make_product(name=f"P{n % 7}", price=f"{n % 5}.00") for n in range(45)]
+    sell_out = products[3::8]
+    stays = {str(p.public_id) for p in products} - {str(p.public_id) for p in sell_out}
+
+    seen: list[str] = []
+    url = f"{LIST}?ordering={ordering}&page_size=4"
+    step = 0
+    while url:
+        body = customer_client.get(url).json()
+        seen += ids(body)
+        # Between two pages the catalog changes: products arrive (sorting
+        # anywhere) and others sell out.
+        make_product(name=f"P{step % 7}", price=f"{step % 5}.00")
+        if step < len(sell_out):
+            services.stock_adjust(product=sell_out[step], quantity=0, actor="test")
+        url = body["next"]
+        step += 1
+
+    assert len(seen) == len(set(seen)), "a product was listed twice"
+    assert stays <= set(seen), "a product that stayed listed was skipped"
+    assert step > 10
+
+
+@pytest.mark.parametrize("ordering", ORDERINGS)
+def test_previous_links_walk_back_through_the_same_pages(customer_client, ordering):
+    for n in range(23):
+        make_product(name=f"P{n % 4}", price=f"{n % 3}.50")
+
+    forward = walk(customer_client, f"{LIST}?ordering={ordering}&page_size=5")
+    assert [len(page) for page in forward] == [5, 5, 5, 5, 3]
+    last = customer_client.get(f"{LIST}?ordering={ordering}&page_size=5&page=5").json()
+    assert ids(last) == forward[-1]
+
+    backward = walk(customer_client, last["previous"], link="previous")
+    assert backward == forward[-2::-1]
+    everything = customer_client.get(LIST, {"ordering": ordering, "page_size": 100}).json()
+    assert [pid for page in forward for pid in page] == ids(everything)
+
+
+def test_a_cursor_keeps_the_filters_of_its_link(customer_client):
+    coffee = CategoryFactory(slug="coffee")
+    wanted = [make_product(category=coffee, price="5.00") for _ in range(5)]
+    make_product(price="5.00")
+
+    pages = walk(customer_client, f"{LIST}?category=coffee&min_price=1&page_size=2")
+
+    assert sorted(pid for page in pages for pid in page) == sorted(str(p.public_id) for p in wanted)
+
+
+def test_shallow_pages_are_bounded_and_a_deeper_one_says_to_follow_the_cursor(customer_client):
+    make_product()
+
+    assert_problem(customer_client.get(LIST, {"page": MAX_PAGE}), 404, "not_found")
+    body = assert_problem(customer_client.get(LIST, {"page": MAX_PAGE + 1}), 400, "validation_error")
+    assert "cursor" in body["errors"]["page"][0]
+
+
+def test_page_and_cursor_together_are_refused(customer_client):
+    make_product()
+    make_product()
+    next_url = customer_client.get(LIST, {"page_size": 1}).json()["next"]
+
+    body = assert_problem(customer_client.get(next_url + "&page=1"), 400, "validation_error")
+    assert "page" in body["errors"]
+
+
+def token(payload: str) -> str:
+    return base64.b64encode(payload.encode()).decode()
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "garbage",
+        "!!!",
+        "",
+        token("p=not-json"),
+        token("o=3&p=%5B%22name%22%2C%22a%22%2C%2200000000-0000-0000-0000-000000000000%22%5D"),  # an offset we never issue
+        token('p=["name","a","not-a-uuid"]'),
+        token('p=["sku","a","00000000-0000-0000-0000-000000000000"]'),  # not an ordering
+        token('p=["price","NaN","00000000-0000-0000-0000-000000000000"]'),
+        token('p=["price","1e999","00000000-0000-0000-0000-000000000000"]'),
+        token('p=["created_at","yesterday","00000000-0000-0000-0000-000000000000"]'),
+        token('p=["created_at","2026-01-01T00:00:00","00000000-0000-0000-0000-000000000000"]'),  # no time zone
+        token('p=["name",5,"00000000-0000-0000-0000-000000000000"]'),
+        token('p=["name","a"]'),
+        token("r=x&p=x"),
+    ],
+)
+def test_a_bad_cursor_is_a_400_naming_it_and_changes_nothing(customer_client, cursor):
+    make_product()
+
+    body = assert_problem(customer_client.get(LIST, {"cursor": cursor}), 400, "validation_error")
+
+    assert "cursor" in body["errors"]
+
+
+def test_a_cursor_of_another_ordering_is_refused(customer_client):
+    make_product(price="1.00")
+    make_product(price="2.00")
+    by_price = customer_client.get(LIST, {"ordering": "-price", "page_size": 1}).json()["next"]
+
+    body = assert_problem(customer_client.get(by_price.replace("ordering=-price", "ordering=name")), 400, "validation_error")
+    assert "ordering=-price" in body["errors"]["cursor"][0]
+
+
+def test_a_cursor_given_twice_is_refused(customer_client):
+    make_product()
+    make_product()
+    next_url = customer_client.get(LIST, {"page_size": 1}).json()["next"]
+    cursor = next_url.split("cursor=")[1]
+
+    assert_problem(customer_client.get(f"{next_url}&cursor={cursor}"), 400, "validation_error")
+
+
+def test_the_count_is_exact_when_cheap_and_an_estimate_flagged_as_such_otherwise(customer_client, monkeypatch):
+    for _ in range(7):
+        make_product()
+    assert customer_client.get(LIST).json()["count_exact"] is True
+
+    monkeypatch.setattr(selectors, "EXACT_COUNT_LIMIT", 3)
+    body = customer_client.get(LIST, {"in_stock": "true"}).json()  # another list: not cached
+
+    assert body["count_exact"] is False
+    assert body["count"] >= 4  # never below what was counted
+
+
+def test_every_page_of_a_list_shares_one_cached_count(customer_client, django_assert_num_queries):
+    for _ in range(6):
+        make_product()
+    customer_client.get(LIST, {"page_size": 6})  # builds every availability key
+    first = customer_client.get(LIST, {"page_size": 2}).json()
+
+    # The next page: its rows and nothing else (the count cached by the first
+    # request, whatever its page size; quantities in Redis).
+    with django_assert_num_queries(1):
+        second = customer_client.get(first["next"]).json()
+    assert second["count"] == 6
+
+
+def cache_state(client, params):
+    response = client.get(LIST, params)
+    assert response.status_code == 200
+    return response["X-Cache"], ids(response.json())
+
+
+def test_a_product_selling_out_keeps_the_cached_pages_it_cannot_appear_in(customer_client, django_capture_on_commit_callbacks):
+    coffee, tea_category = CategoryFactory(slug="coffee"), CategoryFactory(slug="tea")
+    espresso = make_product(name="Espresso beans", category=coffee, quantity=5)
+    green = make_product(name="Green tea", category=tea_category, quantity=5)
+    lists = {
+        "tea search": {"search": "tea"},
+        "tea category": {"category": "tea"},
+        "espresso search": {"search": "espr"},
+        "coffee category": {"category": "coffee"},
+        "everything": {},
+        "staff-like in_stock=false": {"in_stock": "false"},
+    }
+    for params in lists.values():
+        assert cache_state(customer_client, params)[0] == "miss"
+        assert cache_state(customer_client, params)[0] == "hit"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.stock_adjust(product=espresso, quantity=0, actor="test")
+
+    after = {name: cache_state(customer_client, params) for name, params in lists.items()}
+    assert after["tea search"] == ("hit", [str(green.public_id)])
+    assert after["tea category"] == ("hit", [str(green.public_id)])
+    assert after["staff-like in_stock=false"][0] == "hit"  # it lists sold-out products too
+    assert after["espresso search"] == ("miss", [])
+    assert after["coffee category"] == ("miss", [])
+    assert after["everything"] == ("miss", [str(green.public_id)])
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.stock_adjust(product=espresso, quantity=3, actor="test")
+
+    assert cache_state(customer_client, {"search": "espr"}) == ("miss", [str(espresso.public_id)])
+    assert cache_state(customer_client, {"search": "tea"})[0] == "hit"
+
+
+def test_a_catalog_write_still_invalidates_every_cached_page(customer_client, django_capture_on_commit_callbacks):
+    green = make_product(name="Green tea")
+    assert cache_state(customer_client, {"search": "tea"})[0] == "miss"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.product_update(product=green, data={"name": "Green tea leaves"})
+
+    assert cache_state(customer_client, {"search": "tea"})[0] == "miss"
+
+
+def test_the_hand_built_row_equals_the_serializers_output(customer_client):
+    category = CategoryFactory(name="Dairy alternatives", slug="dairy-alternatives")
+    product = make_product(name="Oat milk 1L", sku="OAT-1L", price=Decimal("2.40"), quantity=17, category=category)
+
+    listed = customer_client.get(LIST).json()["results"][0]
+    detail = customer_client.get(f"{LIST}{product.public_id}/").json()
+
+    fresh = selectors.with_quantity(Product.objects.select_related("category").get(pk=product.pk))
+    assert listed == json.loads(json.dumps(ProductSerializer(fresh).data))
+    assert detail == json.loads(json.dumps(ProductDetailSerializer(fresh).data))
+    assert detail["created_at"].endswith("Z") and detail["updated_at"].endswith("Z")
