@@ -39,12 +39,20 @@ MAX_REQUESTS="${GUNICORN_MAX_REQUESTS:-0}"
 FILTER_QUERY="${FILTER_QUERY:-category=coffee&search=smoked&min_price=5&max_price=80&ordering=-price}"
 # Distinct paths of the long-tail scenario (drawn at random per request).
 LONGTAIL_URLS="${LONGTAIL_URLS:-50000}"
+# Churn: 1 adds two scenarios on the same warm set of searches that do not
+# match one popular product (the first of the default list): churn-quiet,
+# then churn with that product sold out and restocked every CHURN_EVERY s by a
+# staff stock count (bench/catalog/churn.py). 0 leaves them out.
+CHURN="${CHURN:-1}"
+CHURN_EVERY="${CHURN_EVERY:-3}"
 # Single cold requests (page cache dropped before each), median of this many.
 UNCACHED_SAMPLES="${UNCACHED_SAMPLES:-5}"
 
 for knob in PRODUCTS DURATION WARMUP REPEAT CONNECTIONS WRK_THREADS WORKERS PORT LONGTAIL_URLS UNCACHED_SAMPLES; do
   require_positive_int "$knob" "${!knob}"
 done
+[[ "$CHURN" =~ ^[01]$ ]] || die "CHURN must be 0 or 1, got '$CHURN'"
+[[ "$CHURN_EVERY" =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "CHURN_EVERY must be a number of seconds, got '$CHURN_EVERY'"
 [[ "$MAX_REQUESTS" =~ ^[0-9]+$ ]] || die "GUNICORN_MAX_REQUESTS must be a whole number, got '$MAX_REQUESTS'"
 ((CONNECTIONS >= WRK_THREADS)) || die "CONNECTIONS ($CONNECTIONS) must be at least WRK_THREADS ($WRK_THREADS)"
 ((PORT < 65536)) || die "PORT must be below 65536"
@@ -188,6 +196,34 @@ log "$EXISTING products, $LISTED listed ($PAGES pages); deep page $DEEP_PAGE; fi
 cp "$WORK/longtail.txt" "$RESULTS_DIR/catalog-${STAMP}-longtail.txt"
 many_urls longtail "$WORK/longtail.txt"
 
+if ((CHURN)); then
+  STAFF_PASSWORD="$("$PY" -c 'import secrets; print(secrets.token_urlsafe(24))')"
+  export STAFF_PASSWORD
+  "$PY" manage.py shell -c '
+import os
+from opply.identity.models import User
+
+user = User.objects.filter(username="bench-staff").first()
+if user is None:
+    user = User.objects.create_user(username="bench-staff", email="bench-staff@example.com", password=os.environ["STAFF_PASSWORD"])
+user.set_password(os.environ["STAFF_PASSWORD"])
+user.is_staff = True
+user.is_active = True
+user.save()
+'
+  STAFF_JSON="$(curl -sS --max-time 10 -H 'Content-Type: application/json' \
+    -d "{\"username\":\"bench-staff\",\"password\":\"${STAFF_PASSWORD}\"}" "${BASE_URL}/api/identity/token/")"
+  STAFF_TOKEN="$(printf '%s' "$STAFF_JSON" | "$PY" -c 'import json, sys; print(json.load(sys.stdin)["access"])' 2>/dev/null)" ||
+    die "could not get a staff JWT: $STAFF_JSON"
+  CHURN_PRODUCT="$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["results"][0]["id"])' "$WORK/first-page.json")"
+  CHURN_NAME="$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["results"][0]["name"])' "$WORK/first-page.json")"
+  "$PY" -m bench.catalog.urls churn --avoid "$CHURN_NAME" >"$WORK/churn.txt"
+  cp "$WORK/churn.txt" "$RESULTS_DIR/catalog-${STAMP}-churn.txt"
+  many_urls churn-quiet "$WORK/churn.txt"
+  many_urls churn "$WORK/churn.txt"
+  log "churn: '$CHURN_NAME' ($CHURN_PRODUCT) sold out and restocked every ${CHURN_EVERY} s during the churn runs"
+fi
+
 # --- Load ----------------------------------------------------------------------------
 # Runs are interleaved (every scenario once, then again...) so that drift over
 # the run (caches, background work, CPU heat) spreads over all scenarios
@@ -207,6 +243,20 @@ run_wrk() {
     die "wrk failed on $url: $(tail -n 5 "$out")"
 }
 
+# After a run whose requests outlast wrk's timeout (the long tail before
+# issue 14), gunicorn and PostgreSQL are still working off the backlog: wait
+# until /health/live/ answers at once (at most 60 s) so that it does not land
+# in the next scenario's figures.
+wait_idle() {
+  local k seconds
+  for ((k = 0; k < 300; k++)); do
+    seconds="$(curl -sS --max-time 5 -o /dev/null -w '%{time_total}' "${BASE_URL}/health/live/" 2>/dev/null || echo 5)"
+    awk -v s="$seconds" 'BEGIN { exit !(s < 0.05) }' && return 0
+    sleep 0.2
+  done
+  log "WARNING: the server was still busy 60 s after the run"
+}
+
 TOTAL_RUNS=$((REPEAT * ${#NAMES[@]}))
 log "load: ${#NAMES[@]} scenarios x $REPEAT runs x (${WARMUP} s warm-up + ${DURATION} s), about $((TOTAL_RUNS * (WARMUP + DURATION))) s"
 run=0
@@ -214,13 +264,25 @@ for ((n = 1; n <= REPEAT; n++)); do
   for i in "${!NAMES[@]}"; do
     run=$((run + 1))
     url="${BASE_URL}${PATHS[$i]}"
+    CHURN_PID=""
+    if [[ "${NAMES[$i]}" == churn ]]; then
+      "$PY" -m bench.catalog.churn --base-url "$BASE_URL" --token "$STAFF_TOKEN" --product "$CHURN_PRODUCT" \
+        --every "$CHURN_EVERY" --seconds $((WARMUP + DURATION + 30)) >"$WORK/churn.${n}.flips" 2>&1 &
+      CHURN_PID=$!
+    fi
     run_wrk "$WARMUP" "$url" "${AUTHED[$i]}" "$WORK/warmup.out" "${URL_FILES[$i]}"
     # CPU snapshots around the measured run: the summary flags runs during
     # which other processes (a test suite...) took CPU from the benchmark.
     "$PY" bench/common/cpu_snapshot.py >"$WORK/${NAMES[$i]}.${n}.cpu-before.json"
     run_wrk "$DURATION" "$url" "${AUTHED[$i]}" "$WORK/${NAMES[$i]}.${n}.out" "${URL_FILES[$i]}"
     "$PY" bench/common/cpu_snapshot.py >"$WORK/${NAMES[$i]}.${n}.cpu-after.json"
-    log "run $run/$TOTAL_RUNS ${NAMES[$i]}: $(grep -o '"rps":[0-9.]*' "$WORK/${NAMES[$i]}.${n}.out" | head -n 1)"
+    if [[ -n "$CHURN_PID" ]]; then
+      kill -TERM "$CHURN_PID" 2>/dev/null || true
+      wait "$CHURN_PID" || true
+      grep -h '^CHURN ' "$WORK/churn.${n}.flips" >>"$WORK/${NAMES[$i]}.${n}.out" || true
+    fi
+    log "run $run/$TOTAL_RUNS ${NAMES[$i]}: $(grep -o '"rps":[0-9.]*' "$WORK/${NAMES[$i]}.${n}.out" | head -n 1) $(grep -ho '^CHURN .*' "$WORK/${NAMES[$i]}.${n}.out" || true)"
+    wait_idle
   done
 done
 

@@ -33,6 +33,8 @@ SOCKET_ERRORS = ("connect", "read", "write", "timeout")
 # The scenarios the ratios are about (names given by run.sh).
 HEALTH, FIRST, DEEP, FILTERED, LONGTAIL = "health-live", "first-page", "deep-page", "filtered", "longtail"
 CACHE_MARKER = "WRK_CACHE"
+CHURN_MARKER = "CHURN"
+CHURN, CHURN_QUIET = "churn", "churn-quiet"
 
 # Services the benchmark drives: their CPU is part of the measurement, not
 # interference (even though other clients may use them too).
@@ -73,8 +75,11 @@ def other_cpu(before: dict[str, Any], after: dict[str, Any], own_pids: set[int])
 def read_run(raw_dir: Path, name: str, n: int, own_pids: set[int]) -> dict[str, Any]:
     out = raw_dir / f"{name}.{n}.out"
     run = marker(out, MARKER)
-    if CACHE_MARKER in out.read_text():  # many-URL scenarios count the list's X-Cache answers
+    text = out.read_text()
+    if CACHE_MARKER in text:  # many-URL scenarios count the list's X-Cache answers
         run["cache"] = marker(out, CACHE_MARKER)
+    if f"\n{CHURN_MARKER} " in text:  # the churn scenario: flips made meanwhile
+        run["churn"] = marker(out, CHURN_MARKER)
     before, after = raw_dir / f"{name}.{n}.cpu-before.json", raw_dir / f"{name}.{n}.cpu-after.json"
     if before.exists() and after.exists():
         run["cpu"] = other_cpu(json.loads(before.read_text()), json.loads(after.read_text()), own_pids)
@@ -100,6 +105,9 @@ def summarise_scenario(runs: list[dict[str, Any]]) -> dict[str, Any]:
         hits, misses = sum(c["hit"] for c in caches), sum(c["miss"] for c in caches)
         summary["cache"] = {"hit": hits, "miss": misses, "other": sum(c["other"] for c in caches)}
         summary["hit_ratio"] = hits / (hits + misses) if hits + misses else None
+    churns = [run["churn"] for run in runs if "churn" in run]
+    if churns:
+        summary["churn"] = {"flips": sum(c["flips"] for c in churns), "errors": sum(c["errors"] for c in churns)}
     return summary
 
 
@@ -117,6 +125,7 @@ def compute_ratios(summaries: dict[str, dict[str, Any]]) -> dict[str, float | No
     longtail_vs_first = ratio(median(LONGTAIL, "rps"), median(FIRST, "rps"))
     return {
         "longtail_rps_pct_of_first_page": None if longtail_vs_first is None else 100 * longtail_vs_first,
+        "churn_p95_over_quiet_p95": ratio(median(CHURN, "p95_ms"), median(CHURN_QUIET, "p95_ms")),
         "first_page_rps_pct_of_health_live": None if first_vs_health is None else 100 * first_vs_health,
         "deep_page_p50_over_first_page_p50": ratio(median(DEEP, "p50_ms"), median(FIRST, "p50_ms")),
         "filtered_p50_over_first_page_p50": ratio(median(FILTERED, "p50_ms"), median(FIRST, "p50_ms")),
@@ -174,6 +183,15 @@ def print_report(
         print()
     print(f"first page req/s as % of health-live req/s: {fmt(ratios['first_page_rps_pct_of_health_live'], '.1f')} %")
     print(f"long-tail req/s as % of first page req/s:   {fmt(ratios['longtail_rps_pct_of_first_page'], '.1f')} %")
+    if CHURN in summaries:
+        churn = summaries[CHURN]
+        flips = churn.get("churn", {})
+        print(
+            f"churn: {flips.get('flips', '?')} stock flips ({flips.get('errors', '?')} failed) over the churn runs; "
+            f"hit ratio {fmt_pct(100 * churn['hit_ratio'] if churn.get('hit_ratio') is not None else None)} "
+            f"(quiet: {fmt_pct(100 * summaries[CHURN_QUIET]['hit_ratio'] if summaries.get(CHURN_QUIET, {}).get('hit_ratio') is not None else None)}); "
+            f"p95 churn / quiet: {fmt(ratios['churn_p95_over_quiet_p95'], '.2f')}"
+        )
     print(f"deep-page p50 / first-page p50:             {fmt(ratios['deep_page_p50_over_first_page_p50'], '.2f')}")
     print(f"filtered p50 / first-page p50:              {fmt(ratios['filtered_p50_over_first_page_p50'], '.2f')}")
     for name, s in summaries.items():
