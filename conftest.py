@@ -10,6 +10,23 @@ from opply.common.redis import get_redis
 from opply.identity.testing import bearer_client
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _events_of_this_session():
+    """Order events go to an exchange and queues of this test session's own on
+    the shared broker (other checkouts' workers never see them), deleted at the end."""
+    import uuid
+
+    from django.conf import settings
+
+    suffix = uuid.uuid4().hex[:8]
+    settings.ORDER_EVENTS_EXCHANGE = f"{settings.CELERY_TASK_DEFAULT_QUEUE}.test-{suffix}.orders"
+    settings.FULFILMENT_QUEUE = f"{settings.CELERY_TASK_DEFAULT_QUEUE}.test-{suffix}.fulfilment"
+    yield
+    from opply.orders.tests.broker import delete_topology
+
+    delete_topology()
+
+
 @pytest.fixture(autouse=True)
 def _clean_redis():
     """Every test starts with an empty Redis database (the test one, db 15)."""

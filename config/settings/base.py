@@ -179,6 +179,9 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
+# Publisher confirms: a message counts as sent once the broker has it (the
+# outbox marks an event sent only then).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True}
 CELERY_TIMEZONE = "UTC"
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="opply")
 CELERY_BEAT_SCHEDULE = {
@@ -198,6 +201,16 @@ CELERY_BEAT_SCHEDULE = {
         "task": "opply.catalog.tasks.check_availability_drift",
         "schedule": env.float("INVENTORY_DRIFT_CHECK_SECONDS", default=900.0),
         "options": {"expires": 600},
+    },
+    "relay-outbox": {
+        "task": "opply.orders.tasks.relay_outbox",
+        "schedule": env.float("OUTBOX_RELAY_SECONDS", default=5.0),
+        "options": {"expires": 30},
+    },
+    "delete-sent-outbox": {
+        "task": "opply.orders.tasks.delete_sent_outbox",
+        "schedule": 3600.0,
+        "options": {"expires": 1800},
     },
     "delete-expired-idempotency-records": {
         "task": "opply.orders.tasks.delete_expired_idempotency_records",
@@ -234,11 +247,34 @@ IDEMPOTENCY_LEASE_SECONDS = env.int(
 # How often the sweeper gives back the stock of expired carts.
 CART_SWEEP_SECONDS = env.float("CART_SWEEP_SECONDS", default=10.0)
 # "sync": an order is confirmed (201) or refused (409) within the request.
-# "async" (a worker confirms or rejects pending orders) is the next milestone;
-# refusing it now beats silently running in another mode than asked.
+# "async": the availability store accepts it (202, pending) and the fulfilment
+# consumer in the worker confirms or rejects it (README "Order fulfilment").
 ORDER_FULFILMENT = env.str("ORDER_FULFILMENT", default="sync")
-if ORDER_FULFILMENT != "sync":
-    raise environ.ImproperlyConfigured("ORDER_FULFILMENT: only 'sync' is available in this version")
+if ORDER_FULFILMENT not in ("sync", "async"):
+    raise environ.ImproperlyConfigured(f"ORDER_FULFILMENT must be 'sync' or 'async', not {ORDER_FULFILMENT!r}")
+# Order events (opply/orders/events.py): the topic exchange other services
+# bind to, and the fulfilment consumer's queue on it (with QUEUE.dead, its
+# dead-letter queue). Two checkouts sharing one broker need their own.
+ORDER_EVENTS_EXCHANGE = env.str("ORDER_EVENTS_EXCHANGE", default="opply.orders")
+FULFILMENT_QUEUE = env.str("FULFILMENT_QUEUE", default=f"{CELERY_TASK_DEFAULT_QUEUE}.fulfilment")
+# The consumer applies up to this many orders per transaction, waiting at
+# most FULFILMENT_BATCH_WAIT_SECONDS for a batch to fill.
+FULFILMENT_BATCH_SIZE = env.int("FULFILMENT_BATCH_SIZE", default=500)
+FULFILMENT_BATCH_WAIT_SECONDS = env.float("FULFILMENT_BATCH_WAIT_SECONDS", default=0.02)
+# A batch that fails (database or Redis unavailable) is retried with
+# exponential backoff this many times, then its orders are tried one by one
+# and a message that still fails is dead-lettered (the order stays pending).
+FULFILMENT_MAX_RETRIES = env.int("FULFILMENT_MAX_RETRIES", default=5)
+FULFILMENT_RETRY_BASE_SECONDS = env.float("FULFILMENT_RETRY_BASE_SECONDS", default=0.5)
+# A pending order's hold in the availability store lasts this long: longer
+# than any backlog the consumer may have to drain.
+PENDING_ORDER_HOLD_SECONDS = env.int("PENDING_ORDER_HOLD_SECONDS", default=7 * 86400)
+# The outbox relay republishes events left unsent this long (a crash between
+# commit and publish); it runs every OUTBOX_RELAY_SECONDS. After a failed
+# publish a process leaves the broker alone for OUTBOX_BROKER_RETRY_SECONDS.
+OUTBOX_RELAY_SECONDS = env.float("OUTBOX_RELAY_SECONDS", default=5.0)
+OUTBOX_RELAY_AFTER_SECONDS = env.float("OUTBOX_RELAY_AFTER_SECONDS", default=10.0)
+OUTBOX_BROKER_RETRY_SECONDS = env.float("OUTBOX_BROKER_RETRY_SECONDS", default=5.0)
 
 # --- Auth -----------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ ENTRY_POINTS: dict[str, dict[str, str]] = {
         "cart_items": "orders:cart-items",
         "checkout": "orders:cart-checkout",
         "orders": "orders:order-list",
+        "staff_orders": "orders:staff-order-list",
     },
     "docs": {"docs": "docs", "schema": "schema"},
     "health": {"live": "health-live", "ready": "health-ready"},

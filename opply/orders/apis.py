@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 from opply.common.errors import PROBLEM_CONTENT_TYPE, problem_of
 from opply.common.observability import metrics
 from opply.orders import idempotency, selectors, services
+from opply.orders.filters import OrderHistoryFilter
 from opply.orders.models import Order
 from opply.orders.serializers import OrderInputSerializer, OrderSerializer
 from opply.orders.services import OrderResult
@@ -97,10 +98,11 @@ def _replay(request: Request, stored: idempotency.StoredResponse) -> Response:
 class OrderListCreateApi(GenericAPIView):
     serializer_class = OrderInputSerializer
     queryset = Order.objects.none()  # for the schema; requests use the caller's history
+    filterset_class = OrderHistoryFilter
 
-    @extend_schema(responses={200: OrderSerializer(many=True)}, summary="The caller's orders, newest first")
+    @extend_schema(responses={200: OrderSerializer(many=True)}, summary="The caller's orders, newest first (?status= filters)")
     def get(self, request: Request) -> Response:
-        queryset = selectors.order_history(request.user.public_id)
+        queryset = self.filter_queryset(selectors.order_history(request.user.public_id))
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response([selectors.order_representation(order, order.prefetched_lines) for order in page])
 
@@ -130,7 +132,16 @@ class OrderDetailApi(APIView):
 
 
 class OrderCancelApi(APIView):
-    @extend_schema(request=None, responses={200: OrderSerializer, 409: OpenApiResponse(description="`order_not_cancellable`")})
+    @extend_schema(
+        request=None,
+        responses={
+            200: OrderSerializer,
+            409: OpenApiResponse(
+                description="`order_not_cancellable`: only a confirmed order can be cancelled (`order_status` says what it is)."
+            ),
+        },
+        summary="Cancel a confirmed order; its stock returns",
+    )
     def post(self, request: Request, id: UUID) -> Response:
-        cancelled = services.order_cancel(customer_id=request.user.public_id, order_id=id)
+        cancelled = services.order_cancel(customer_id=request.user.public_id, order_id=id, by="customer")
         return Response(selectors.order_representation(cancelled.order, cancelled.lines))

@@ -11,6 +11,7 @@ import uuid
 from decimal import Decimal
 
 from django.db import models
+from django.utils import timezone
 
 from opply.common.db.constraints import check_constraint
 
@@ -25,10 +26,21 @@ MAX_ORDER_TOTAL = Decimal("999999999999.99")
 
 
 class Order(models.Model):
+    """An order and where it is in its life cycle (opply.orders.lifecycle).
+
+    ``pending → confirmed | rejected``, ``confirmed → shipped | cancelled``.
+    Each status has the time the order entered it (NULL until then), and
+    ``status_changed_at`` is the latest of them: a column per status rather
+    than a transitions table, because a status is entered at most once and
+    the fulfilment worker confirms thousands of orders a second in one
+    ``UPDATE`` (a history table would double its writes).
+    """
+
     class Status(models.TextChoices):
         PENDING = "pending"
         CONFIRMED = "confirmed"
         REJECTED = "rejected"
+        SHIPPED = "shipped"
         CANCELLED = "cancelled"
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -37,13 +49,29 @@ class Order(models.Model):
     total = models.DecimalField(max_digits=14, decimal_places=2)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    status_changed_at = models.DateTimeField(default=timezone.now)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    rejected_at = models.DateTimeField(null=True, blank=True)
+    shipped_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    # Why a pending order was rejected (the line PostgreSQL found short), or
+    # who cancelled it; empty otherwise.
+    status_reason = models.CharField(max_length=500, blank=True, default="")
 
     class Meta:
         db_table = 'orders"."order'
-        indexes = [models.Index(fields=["customer_id", "-created_at", "-id"], name="order_customer_history")]
+        indexes = [
+            models.Index(fields=["customer_id", "-created_at", "-id"], name="order_customer_history"),
+            # Staff's list: every order newest first, or one status's.
+            models.Index(fields=["-created_at", "-id"], name="order_created"),
+            models.Index(fields=["status", "-created_at", "-id"], name="order_status_created"),
+            # The fulfilment worker's queue: small, whatever the history's size.
+            models.Index(fields=["id"], name="order_pending", condition=models.Q(status="pending")),
+        ]
         constraints = [
             check_constraint(models.Q(total__gte=0), name="order_total_not_negative"),
             check_constraint(models.Q(total__lte=MAX_ORDER_TOTAL), name="order_total_at_most_max"),
+            check_constraint(models.Q(status__in=["pending", "confirmed", "rejected", "shipped", "cancelled"]), name="order_status_known"),
         ]
 
     def __str__(self) -> str:
@@ -60,6 +88,8 @@ class OrderLine(models.Model):
 
     class Meta:
         db_table = 'orders"."order_line'
+        # Staff filter orders by product.
+        indexes = [models.Index(fields=["product_id", "order"], name="order_line_product")]
         constraints = [
             models.UniqueConstraint(fields=["order", "product_id"], name="order_line_one_per_product"),
             check_constraint(models.Q(quantity__gte=1), name="order_line_quantity_positive"),
@@ -91,3 +121,30 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer_id}/{self.key} ({self.response_status})"
+
+
+class OutboxMessage(models.Model):
+    """An event to publish, written in the transaction that caused it (transactional outbox).
+
+    Published to the events exchange after commit and marked ``sent_at``; the
+    relay republishes rows still unsent (the process died between the commit
+    and the publish). The metrics' backlog collector reads this table
+    (opply/common/observability/collectors.py: OUTBOX_BACKLOG_SQL).
+    """
+
+    topic = models.CharField(max_length=64)  # the routing key: order.placed, order.confirmed...
+    payload = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = 'orders"."outbox'
+        indexes = [
+            # What the relay and the backlog gauge read: small, whatever the table's size.
+            models.Index(fields=["created_at"], name="outbox_unsent", condition=models.Q(sent_at__isnull=True)),
+            # Housekeeping deletes old sent rows.
+            models.Index(fields=["sent_at"], name="outbox_sent", condition=models.Q(sent_at__isnull=False)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.topic} #{self.pk}"

@@ -17,6 +17,7 @@ from django.db.models import Prefetch, QuerySet
 
 from opply.common.db.routing import PRIMARY
 from opply.common.serializers import timestamp
+from opply.identity import selectors as identity_selectors
 from opply.orders.models import Order, OrderLine
 
 
@@ -26,6 +27,8 @@ def order_representation(order: Order, lines: Iterable[OrderLine]) -> dict[str, 
         "id": str(order.public_id),
         "status": order.status,
         "created_at": timestamp(order.created_at),
+        "status_changed_at": timestamp(order.status_changed_at),
+        "status_reason": order.status_reason,
         "items": [
             {
                 "product_id": str(line.product_id),
@@ -58,3 +61,29 @@ def order_history(customer_id: UUID) -> QuerySet[Order]:
 def order_get(*, customer_id: UUID, order_id: UUID) -> Order | None:
     """One of the customer's orders; someone else's is None, exactly like a missing one."""
     return order_history(customer_id).filter(public_id=order_id).first()
+
+
+def every_order() -> QuerySet[Order]:
+    """Staff's view: every customer's orders, newest first, lines prefetched (primary: staff act on what they see)."""
+    return (
+        Order.objects.using(PRIMARY)
+        .order_by("-created_at", "-id")
+        .prefetch_related(Prefetch("lines", queryset=OrderLine.objects.order_by("id"), to_attr="prefetched_lines"))
+    )
+
+
+def staff_order_get(order_id: UUID) -> Order | None:
+    return every_order().filter(public_id=order_id).first()
+
+
+def staff_order_representations(orders: Iterable[Order]) -> list[dict[str, Any]]:
+    """Orders as staff see them: each names its customer (id and username; null if the account is gone)."""
+    orders = list(orders)
+    names = identity_selectors.usernames([order.customer_id for order in orders])
+    return [
+        {
+            **order_representation(order, order_lines(order)),
+            "customer": {"id": str(order.customer_id), "username": names.get(order.customer_id)},
+        }
+        for order in orders
+    ]

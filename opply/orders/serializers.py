@@ -42,10 +42,28 @@ class OrderSerializer(serializers.Serializer):
     """Output only: documents the order representation in the schema."""
 
     id = serializers.UUIDField()
-    status = serializers.ChoiceField(choices=["pending", "confirmed", "rejected", "cancelled"])
+    status = serializers.ChoiceField(
+        choices=["pending", "confirmed", "rejected", "shipped", "cancelled"],
+        help_text="pending → confirmed | rejected; confirmed → shipped | cancelled.",
+    )
     created_at = serializers.DateTimeField()
+    status_changed_at = serializers.DateTimeField(help_text="When the order entered its current status.")
+    status_reason = serializers.CharField(
+        allow_blank=True, help_text="Why it was rejected (the line that was short) or who cancelled it; empty otherwise."
+    )
     items = OrderItemSerializer(many=True)
     total = serializers.DecimalField(max_digits=14, decimal_places=2)
+
+
+class OrderCustomerSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    username = serializers.CharField(allow_null=True, help_text="Null if the account no longer exists.")
+
+
+class StaffOrderSerializer(OrderSerializer):
+    """Output only: an order as staff see it, naming its customer."""
+
+    customer = OrderCustomerSerializer()
 
 
 class CartItemInputSerializer(StrictSerializer):

@@ -35,7 +35,10 @@ from opply.catalog import reservations
 from opply.catalog import selectors as catalog_selectors
 from opply.common.errors import ApplicationError, ConflictError, NotFoundError
 from opply.common.observability import metrics
+from opply.orders import events, lifecycle
 from opply.orders.idempotency import Claim
+# Raised here, defined with the life cycle (and imported from here by callers).
+from opply.orders.lifecycle import OrderNotCancellable, OrderNotFound  # noqa: F401
 from opply.orders.models import MAX_ORDER_TOTAL, Order, OrderLine
 from opply.orders.selectors import order_representation
 
@@ -62,14 +65,6 @@ class OrderResult:
 
 class InsufficientStock(ConflictError):
     default_code = "insufficient_stock"
-
-
-class OrderNotCancellable(ConflictError):
-    default_code = "order_not_cancellable"
-
-
-class OrderNotFound(NotFoundError):
-    """Also someone else's order: a customer cannot tell theirs from none."""
 
 
 class UnknownProducts(ApplicationError):
@@ -162,8 +157,9 @@ def order_place(
 
 _INSERT_ORDER_SQL = """
     WITH new_order AS (
-        INSERT INTO "orders"."order" (public_id, customer_id, status, total, created_at, updated_at)
-        VALUES (%s, %s, %s, %s, %s, %s)
+        INSERT INTO "orders"."order" (public_id, customer_id, status, total, created_at, updated_at,
+                                      status_changed_at, confirmed_at, status_reason)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, '')
         RETURNING id
     ), new_lines AS (
         INSERT INTO "orders"."order_line" (order_id, product_id, product_name, unit_price, quantity, line_total)
@@ -180,7 +176,8 @@ def _insert_order(order: Order, lines: list[OrderLine]) -> None:
     """Insert the order and its lines in one round trip (this is the hottest
     write path: two ORM inserts cost a round trip and most of a millisecond
     of Python more). Fills in ``order.id`` and the timestamps."""
-    order.created_at = order.updated_at = timezone.now()
+    order.created_at = order.updated_at = order.status_changed_at = timezone.now()
+    order.confirmed_at = order.created_at if order.status == Order.Status.CONFIRMED else None
     with connection.cursor() as cursor:
         cursor.execute(
             _INSERT_ORDER_SQL,
@@ -191,6 +188,8 @@ def _insert_order(order: Order, lines: list[OrderLine]) -> None:
                 order.total,
                 order.created_at,
                 order.updated_at,
+                order.status_changed_at,
+                order.confirmed_at,
                 [line.product_id for line in lines],
                 [line.product_name for line in lines],
                 [line.unit_price for line in lines],
@@ -203,14 +202,16 @@ def _insert_order(order: Order, lines: list[OrderLine]) -> None:
         line.order = order
 
 
-def order_cancel(*, customer_id: UUID, order_id: UUID) -> OrderResult:
-    """Cancel a confirmed order: its stock returns, with ledger rows. A second cancel is a 409."""
+def order_cancel(*, order_id: UUID, customer_id: UUID | None = None, by: str = "customer") -> OrderResult:
+    """Cancel a confirmed order: its stock returns, with ledger rows.
+
+    ``customer_id`` scopes it to the customer's own orders (None: staff's
+    view of every order). Any status but ``confirmed`` is a 409, a second
+    cancel included (the row lock serialises concurrent transitions).
+    """
     with transaction.atomic(durable=True):
-        order = Order.objects.select_for_update().filter(public_id=order_id, customer_id=customer_id).first()
-        if order is None:
-            raise OrderNotFound()
-        if order.status != Order.Status.CONFIRMED:
-            raise OrderNotCancellable(f"An order that is {order.status} cannot be cancelled.", order_status=order.status)
+        order = lifecycle.lock_order(order_id, customer_id=customer_id)
+        lifecycle.check_transition(order, Order.Status.CANCELLED)
         lines = list(order.lines.all())
         products = catalog_selectors.products_for_order(line.product_id for line in lines)
         missing = [str(line.product_id) for line in lines if line.product_id not in products]
@@ -218,8 +219,7 @@ def order_cancel(*, customer_id: UUID, order_id: UUID) -> OrderResult:
             # Never return only part of an order's stock: refuse, loudly.
             logger.error("cancel of order %s: products %s are not in the database", order.public_id, missing)
             raise ConflictError("Some of this order's products no longer exist; it cannot be cancelled here.", "order_products_missing")
-        order.status = Order.Status.CANCELLED
-        order.save(update_fields=["status", "updated_at"])
+        lifecycle.enter(order, Order.Status.CANCELLED, reason=f"cancelled by {by}")
         try:
             reservations.restock({line.product_id: line.quantity for line in lines}, reason="cancel", reference=str(order.public_id))
         except reservations.StockAboveLimit:
@@ -228,5 +228,5 @@ def order_cancel(*, customer_id: UUID, order_id: UUID) -> OrderResult:
             raise OrderNotCancellable(
                 "The returned stock would exceed the most one product can have on hand; contact staff.", order_status=Order.Status.CONFIRMED
             ) from None
-    metrics.order_transition(Order.Status.CANCELLED)
+        events.record_transition(order, lines)
     return OrderResult(order, lines)

@@ -6,3 +6,18 @@ from opply.orders.idempotency import delete_expired
 @shared_task(ignore_result=True)
 def delete_expired_idempotency_records() -> int:
     return delete_expired()
+
+
+@shared_task(ignore_result=True)
+def relay_outbox() -> int:
+    """Publish events committed but never published (a crash between commit and publish)."""
+    from opply.orders import outbox
+
+    return outbox.relay()
+
+
+@shared_task(ignore_result=True)
+def delete_sent_outbox() -> int:
+    from opply.orders import outbox
+
+    return outbox.delete_sent()

@@ -307,19 +307,17 @@ def test_a_broker_that_does_not_answer_does_not_break_the_scrape(settings):
     assert "opply_broker_up 0.0" in response.content.decode()
 
 
-def test_the_outbox_backlog_appears_once_the_table_exists():
-    assert "opply_outbox_backlog_messages" not in scrape().content.decode()
+def test_the_outbox_backlog_counts_unsent_events_and_the_oldest_ones_age():
+    assert "opply_outbox_backlog_messages 0.0" in scrape().content.decode()
 
     with connection.cursor() as cursor:
-        cursor.execute('CREATE TABLE "orders"."outbox" (id bigserial PRIMARY KEY, created_at timestamptz NOT NULL, sent_at timestamptz)')
-        try:
-            cursor.execute(
-                """INSERT INTO "orders"."outbox" (created_at, sent_at) VALUES
-                   (now() - interval '90 seconds', NULL), (now() - interval '10 seconds', NULL), (now() - interval '1 hour', now())"""
-            )
-            text = scrape().content.decode()
-        finally:
-            cursor.execute('DROP TABLE "orders"."outbox"')
+        cursor.execute(
+            """INSERT INTO "orders"."outbox" (topic, payload, created_at, sent_at) VALUES
+               ('order.placed', '{}', now() - interval '90 seconds', NULL),
+               ('order.placed', '{}', now() - interval '10 seconds', NULL),
+               ('order.placed', '{}', now() - interval '1 hour', now())"""
+        )
+    text = scrape().content.decode()
 
     assert "opply_outbox_backlog_messages 2.0" in text
     oldest = float(next(line for line in text.splitlines() if line.startswith("opply_outbox_oldest_unsent_age_seconds ")).split()[1])

@@ -1,0 +1,204 @@
+"""Publishing the outbox to RabbitMQ: after commit, and the relay for what a crash left unsent.
+
+Why an outbox of our own (DESIGN.md, "Asynchronous fulfilment" asked us to
+weigh three libraries):
+
+* ``django-outbox-pattern`` publishes over STOMP (RabbitMQ's STOMP plugin):
+  our broker speaks AMQP, and enabling a plugin on a shared broker (or on
+  Amazon MQ) is an operational change for one table's worth of code;
+* ``django-celery-outbox`` stores *Celery task calls*; our events are plain
+  JSON for services that are not Celery (an ERP, notifications), on a topic
+  exchange, and the metrics already expect ``orders.outbox`` with
+  ``created_at`` / ``sent_at`` (collectors.OUTBOX_BACKLOG_SQL). It is also a
+  0.x release with few users;
+* ``celery-batches`` (for the consumer, not the outbox) pins ``celery<5.7``
+  (we pin 5.7) and calls itself experimental; batching over ``SKIP LOCKED``
+  needs no buffer of messages anyway (opply.orders.fulfilment).
+
+So: one table, one INSERT in the transaction that changes an order
+(opply.orders.events), and this module.
+
+* **After commit** the process that committed publishes the rows it wrote
+  (persistent messages, publisher confirms) and marks them ``sent_at``. A
+  broker that is down does not fail the request: the rows stay unsent and
+  this process stops trying for a few seconds (no connect timeout per
+  request).
+* **The relay** (a periodic task, every ``OUTBOX_RELAY_SECONDS``) publishes
+  rows unsent for more than ``OUTBOX_RELAY_AFTER_SECONDS``, locking them
+  ``FOR UPDATE SKIP LOCKED`` so that two relays do not send the same rows at
+  once. Delivery is at least once: a crash after publishing and before
+  ``sent_at`` sends a row again, so consumers deduplicate on ``event_id``
+  (the fulfilment consumer is idempotent: it applies only pending orders).
+
+Declarations: publishing declares the events exchange and the fulfilment
+queue bound to ``order.placed`` (with its dead-letter exchange and queue),
+so an order accepted before any worker ever started waits in the queue
+instead of being dropped as unroutable.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection, transaction
+from django.utils import timezone
+from kombu import Connection, Exchange, Queue, pools
+
+logger = logging.getLogger(__name__)
+
+PLACED = "order.placed"
+
+
+@dataclass(frozen=True)
+class Message:
+    id: int
+    topic: str
+    body: dict[str, Any]
+
+
+def dumps(body: dict[str, Any]) -> str:
+    return json.dumps(body, cls=DjangoJSONEncoder, separators=(",", ":"))
+
+
+# --- Topology -----------------------------------------------------------------------------
+
+
+def events_exchange() -> Exchange:
+    return Exchange(settings.ORDER_EVENTS_EXCHANGE, type="topic", durable=True)
+
+
+def dead_letter_exchange() -> Exchange:
+    return Exchange(f"{settings.ORDER_EVENTS_EXCHANGE}.dead", type="direct", durable=True)
+
+
+def fulfilment_queue() -> Queue:
+    """The fulfilment consumer's queue: every ``order.placed``; what it rejects goes to the dead-letter queue."""
+    return Queue(
+        settings.FULFILMENT_QUEUE,
+        exchange=events_exchange(),
+        routing_key=PLACED,
+        durable=True,
+        queue_arguments={
+            "x-dead-letter-exchange": dead_letter_exchange().name,
+            "x-dead-letter-routing-key": settings.FULFILMENT_QUEUE,
+        },
+    )
+
+
+def dead_letter_queue() -> Queue:
+    return Queue(f"{settings.FULFILMENT_QUEUE}.dead", exchange=dead_letter_exchange(), routing_key=settings.FULFILMENT_QUEUE, durable=True)
+
+
+def topology() -> list[Any]:
+    return [events_exchange(), dead_letter_exchange(), fulfilment_queue(), dead_letter_queue()]
+
+
+# --- Publishing ---------------------------------------------------------------------------
+
+_broker_down_until = 0.0
+
+
+_connections: dict[str, Connection] = {}
+
+
+def _broker() -> Connection:
+    """One connection (and so one kombu producer pool) per broker URL, per process."""
+    url = settings.CELERY_BROKER_URL
+    if url not in _connections:
+        _connections[url] = Connection(
+            url,
+            connect_timeout=settings.CELERY_BROKER_CONNECTION_TIMEOUT,
+            # Publisher confirms: a message is sent once the broker has it.
+            transport_options={"confirm_publish": True, "max_retries": 0},
+        )
+    return _connections[url]
+
+
+def publish(messages: Sequence[Message]) -> None:
+    """Publish to the events exchange, persistent and confirmed; raises if the broker fails."""
+    exchange = events_exchange()
+    declare = topology()
+    with pools.producers[_broker()].acquire(block=True, timeout=settings.CELERY_BROKER_CONNECTION_TIMEOUT) as producer:
+        for message in messages:
+            producer.publish(
+                message.body,
+                exchange=exchange,
+                routing_key=message.topic,
+                serializer="json",
+                delivery_mode=2,
+                message_id=str(message.body.get("event_id", message.id)),
+                declare=declare,
+                retry=False,
+            )
+
+
+def _mark_sent(ids: Sequence[int]) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute('UPDATE "orders"."outbox" SET sent_at = %s WHERE id = ANY(%s)', [timezone.now(), list(ids)])
+
+
+def publish_after_commit(messages: Sequence[Message]) -> None:
+    """Run by ``transaction.on_commit``: never raises (the change is committed; the relay is the safety net)."""
+    global _broker_down_until
+    if not messages or time.monotonic() < _broker_down_until:
+        return
+    try:
+        publish(messages)
+    except Exception as exc:  # noqa: BLE001 - any broker failure: kombu raises transport-specific errors
+        _broker_down_until = time.monotonic() + settings.OUTBOX_BROKER_RETRY_SECONDS
+        logger.warning("outbox: could not publish %d event(s) now (%s); the relay will", len(messages), exc)
+        return
+    try:
+        _mark_sent([m.id for m in messages])
+    except Exception as exc:  # noqa: BLE001 - published; the relay sends them again (at least once)
+        logger.warning("outbox: published %d event(s) but could not mark them sent (%s)", len(messages), exc)
+
+
+_UNSENT_SQL = """
+    SELECT id, topic, payload FROM "orders"."outbox"
+     WHERE sent_at IS NULL AND created_at < %s
+     ORDER BY created_at, id
+     LIMIT %s
+       FOR UPDATE SKIP LOCKED
+"""
+
+
+def relay(*, older_than_seconds: float | None = None, batch_size: int = 500, max_batches: int = 100) -> int:
+    """Publish what was committed but never published; return how many rows were sent.
+
+    Raises if the broker fails (the task retries at its next run; what was
+    published before the failure is marked sent).
+    """
+    age = settings.OUTBOX_RELAY_AFTER_SECONDS if older_than_seconds is None else older_than_seconds
+    sent = 0
+    for _ in range(max_batches):
+        with transaction.atomic(durable=True):
+            with connection.cursor() as cursor:
+                cursor.execute(_UNSENT_SQL, [timezone.now() - timedelta(seconds=age), batch_size])
+                rows = cursor.fetchall()
+            if not rows:
+                break
+            messages = [Message(id=row[0], topic=row[1], body=row[2] if isinstance(row[2], dict) else json.loads(row[2])) for row in rows]
+            publish(messages)
+            _mark_sent([m.id for m in messages])
+        sent += len(rows)
+        if len(rows) < batch_size:
+            break
+    if sent:
+        logger.warning("outbox relay: published %d event(s) that were committed but not published", sent)
+    return sent
+
+
+def delete_sent(*, older_than: timedelta = timedelta(days=7)) -> int:
+    """Housekeeping: published rows are kept a week for inspection, then deleted."""
+    with connection.cursor() as cursor:
+        cursor.execute('DELETE FROM "orders"."outbox" WHERE sent_at < %s', [timezone.now() - older_than])
+        return cursor.rowcount
