@@ -158,8 +158,8 @@ def order_place(
 _INSERT_ORDER_SQL = """
     WITH new_order AS (
         INSERT INTO "orders"."order" (public_id, customer_id, status, total, created_at, updated_at,
-                                      status_changed_at, confirmed_at, status_reason)
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, '')
+                                      status_changed_at, confirmed_at, status_reason, holder)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, '', %s)
         RETURNING id
     ), new_lines AS (
         INSERT INTO "orders"."order_line" (order_id, product_id, product_name, unit_price, quantity, line_total)
@@ -190,6 +190,7 @@ def _insert_order(order: Order, lines: list[OrderLine]) -> None:
                 order.updated_at,
                 order.status_changed_at,
                 order.confirmed_at,
+                order.holder,
                 [line.product_id for line in lines],
                 [line.product_name for line in lines],
                 [line.unit_price for line in lines],

@@ -52,6 +52,11 @@ class Migration(migrations.Migration):
             name='status_reason',
             field=models.CharField(blank=True, default='', max_length=500),
         ),
+        migrations.AddField(
+            model_name='order',
+            name='holder',
+            field=models.CharField(blank=True, default='', max_length=400),
+        ),
         migrations.RunSQL(BACKFILL, migrations.RunSQL.noop, elidable=True),
         migrations.AlterField(
             model_name='order',
