@@ -247,11 +247,11 @@ IDEMPOTENCY_LEASE_SECONDS = env.int(
 # How often the sweeper gives back the stock of expired carts.
 CART_SWEEP_SECONDS = env.float("CART_SWEEP_SECONDS", default=10.0)
 # "sync": an order is confirmed (201) or refused (409) within the request.
-# "async": the availability store accepts it (202, pending) and the fulfilment
-# consumer in the worker confirms or rejects it (README "Order fulfilment").
+# "async" (a worker confirms or rejects pending orders) is the next milestone;
+# refusing it now beats silently running in another mode than asked.
 ORDER_FULFILMENT = env.str("ORDER_FULFILMENT", default="sync")
-if ORDER_FULFILMENT not in ("sync", "async"):
-    raise environ.ImproperlyConfigured(f"ORDER_FULFILMENT must be 'sync' or 'async', not {ORDER_FULFILMENT!r}")
+if ORDER_FULFILMENT != "sync":
+    raise environ.ImproperlyConfigured("ORDER_FULFILMENT: only 'sync' is available in this version")
 # Order events (opply/orders/events.py): the topic exchange other services
 # bind to, and the fulfilment consumer's queue on it (with QUEUE.dead, its
 # dead-letter queue). Two checkouts sharing one broker need their own.

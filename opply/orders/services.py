@@ -145,6 +145,7 @@ def order_place(
             _insert_order(order, order_lines)
             if idempotency is not None:
                 idempotency.complete(status=201, body=order_representation(order, order_lines))
+            events.record_transition(order, order_lines)
             # Last, so that hot stock rows stay locked only until the commit.
             hold.sell(reason="order", reference=str(order_id))
     except reservations.OutOfStock as exc:

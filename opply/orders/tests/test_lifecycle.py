@@ -44,6 +44,9 @@ def test_a_confirmed_order_shows_its_status_and_when_it_entered_it(customer_clie
     row = Order.objects.get(public_id=placed["id"])
     assert row.confirmed_at == row.status_changed_at == row.created_at
     assert (row.shipped_at, row.cancelled_at, row.rejected_at) == (None, None, None)
+    (event,) = OutboxMessage.objects.all()
+    assert (event.topic, event.payload["order"]["id"], event.payload["order"]["status"]) == ("order.confirmed", placed["id"], "confirmed")
+    assert event.sent_at is not None
 
 
 def test_cancelling_stamps_the_time_and_who(customer_client, placed):
