@@ -33,10 +33,11 @@ from django.utils import timezone
 
 from opply.catalog import reservations
 from opply.catalog import selectors as catalog_selectors
-from opply.common.errors import ApplicationError, ConflictError, NotFoundError
+from opply.common.errors import ApplicationError, ConflictError
 from opply.common.observability import metrics
 from opply.orders import events, lifecycle
 from opply.orders.idempotency import Claim
+
 # Raised here, defined with the life cycle (and imported from here by callers).
 from opply.orders.lifecycle import OrderNotCancellable, OrderNotFound  # noqa: F401
 from opply.orders.models import MAX_ORDER_TOTAL, Order, OrderLine
