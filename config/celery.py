@@ -16,6 +16,17 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
+def _add_fulfilment_consumer() -> None:
+    # Every worker consumes order.placed in batches (opply/orders/consumer.py;
+    # FULFILMENT_CONSUMER=false turns it off for one worker).
+    from opply.orders.consumer import FulfilmentConsumer
+
+    app.steps["consumer"].add(FulfilmentConsumer)
+
+
+_add_fulfilment_consumer()
+
+
 # --- Worker metrics (opply/common/observability/worker.py) --------------------------
 # The pool's processes share a metrics directory, which must be chosen before
 # anything imports prometheus_client. The worker imports Django (and so the

@@ -247,16 +247,18 @@ IDEMPOTENCY_LEASE_SECONDS = env.int(
 # How often the sweeper gives back the stock of expired carts.
 CART_SWEEP_SECONDS = env.float("CART_SWEEP_SECONDS", default=10.0)
 # "sync": an order is confirmed (201) or refused (409) within the request.
-# "async" (a worker confirms or rejects pending orders) is the next milestone;
-# refusing it now beats silently running in another mode than asked.
+# "async": the availability store accepts it (202, pending) and the fulfilment
+# consumer in the worker confirms or rejects it (README "Order fulfilment").
 ORDER_FULFILMENT = env.str("ORDER_FULFILMENT", default="sync")
-if ORDER_FULFILMENT != "sync":
-    raise environ.ImproperlyConfigured("ORDER_FULFILMENT: only 'sync' is available in this version")
+if ORDER_FULFILMENT not in ("sync", "async"):
+    raise environ.ImproperlyConfigured(f"ORDER_FULFILMENT must be 'sync' or 'async', not {ORDER_FULFILMENT!r}")
 # Order events (opply/orders/events.py): the topic exchange other services
 # bind to, and the fulfilment consumer's queue on it (with QUEUE.dead, its
 # dead-letter queue). Two checkouts sharing one broker need their own.
 ORDER_EVENTS_EXCHANGE = env.str("ORDER_EVENTS_EXCHANGE", default="opply.orders")
 FULFILMENT_QUEUE = env.str("FULFILMENT_QUEUE", default=f"{CELERY_TASK_DEFAULT_QUEUE}.fulfilment")
+# Whether this worker consumes it (every worker does unless told not to).
+FULFILMENT_CONSUMER = env.bool("FULFILMENT_CONSUMER", default=True)
 # The consumer applies up to this many orders per transaction, waiting at
 # most FULFILMENT_BATCH_WAIT_SECONDS for a batch to fill.
 FULFILMENT_BATCH_SIZE = env.int("FULFILMENT_BATCH_SIZE", default=500)

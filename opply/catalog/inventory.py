@@ -28,8 +28,10 @@ per-product scripts with compensation, behind these same functions.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+
+from redis.exceptions import NoScriptError
 
 from opply.catalog import scripts
 from opply.catalog.keys import EXPIRY_KEY, HOLD_KEY_PATTERN, hold_key, product_key
@@ -80,9 +82,56 @@ def sync_on_hand(values: Mapping[int, OnHand]) -> list[Change]:
     return _changes(scripts.SYNC(keys=[product_key(p) for p in pids], args=args))
 
 
+# Holds that PostgreSQL knows of and that must survive the loss of Redis:
+# orders accepted but not yet fulfilled (asynchronous mode). Their owner
+# registers a source (reservations.register_pending_holds): product ids ->
+# [(holder, {product id: units})] for the holds that cover those products.
+PendingHolds = Callable[[list[int]], list[tuple[str, dict[int, int]]]]
+_pending_hold_sources: list[PendingHolds] = []
+# A restored hold expires this long after its restoration (its owner fulfils
+# it long before): the same as a pending order's own hold.
+RESTORED_HOLD_SECONDS = 7 * 86400
+
+
+def register_pending_holds(source: PendingHolds) -> None:
+    if source not in _pending_hold_sources:
+        _pending_hold_sources.append(source)
+
+
+def sync_on_hand_restoring(values: Mapping[int, OnHand]) -> list[Change]:
+    """:func:`sync_on_hand`, and for every key it had to create (lost with a
+    Redis restart) the pending holds on that product are held again: a rebuilt
+    store never offers units that accepted orders already have."""
+    pids = sorted(values)
+    if not pids:
+        return []
+    pipe = get_redis().pipeline(transaction=False)
+    for pid in pids:
+        pipe.exists(product_key(pid))
+    missing = [pid for pid, exists in zip(pids, pipe.execute(), strict=True) if not exists]
+    changes = sync_on_hand(values)
+    if missing:
+        changes += restore_pending_holds(missing)
+    return changes
+
+
+def restore_pending_holds(product_ids: list[int]) -> list[Change]:
+    changes: list[Change] = []
+    expiry = time.time() + RESTORED_HOLD_SECONDS
+    for source in _pending_hold_sources:
+        for holder, lines in source(product_ids):
+            pids = sorted(p for p in lines if p in set(product_ids))
+            if not pids:
+                continue
+            keys = [hold_key(holder), EXPIRY_KEY, *(product_key(p) for p in pids)]
+            changes += _changes(scripts.RESTORE(keys=keys, args=[holder, expiry, len(pids), *pids, *(lines[p] for p in pids)]))
+    return changes
+
+
 def rebuild_from_database(product_ids: Iterable[int]) -> list[Change]:
-    """Load on-hand values from PostgreSQL into missing (or older) keys."""
-    return sync_on_hand(on_hand_of(product_ids))
+    """Load on-hand values from PostgreSQL into missing (or older) keys; holds
+    of accepted orders on the products whose keys were missing are restored."""
+    return sync_on_hand_restoring(on_hand_of(product_ids))
 
 
 def adjust_hold(
@@ -169,6 +218,43 @@ def commit_hold(holder: str, committed: Mapping[int, tuple[int, OnHand]]) -> lis
         *(committed[p][1].version for p in pids),
     ]
     return _changes(scripts.COMMIT(keys=[hold_key(holder), EXPIRY_KEY, *(product_key(p) for p in pids)], args=args))
+
+
+def commit_holds(sales: Sequence[tuple[str, Mapping[int, tuple[int, OnHand]]]]) -> list[Change]:
+    """:func:`commit_hold` for many holders (a fulfilment batch), pipelined: one round trip."""
+    if not sales:
+        return []
+    script = scripts.COMMIT
+    client = get_redis()
+    for attempt in range(2):
+        pipe = client.pipeline(transaction=False)
+        for holder, committed in sales:
+            pids = sorted(committed)
+            keys = [hold_key(holder), EXPIRY_KEY, *(product_key(p) for p in pids)]
+            args = [
+                holder,
+                len(pids),
+                *pids,
+                *(committed[p][0] for p in pids),
+                *(committed[p][1].on_hand for p in pids),
+                *(committed[p][1].version for p in pids),
+            ]
+            pipe.evalsha(script.sha, len(keys), *keys, *args)
+        try:
+            results = pipe.execute()
+        except NoScriptError:
+            # Redis forgot the script (a restart): no call ran; load it and go again.
+            if attempt:
+                raise
+            client.script_load(script.source)
+            continue
+        return [change for flat in results for change in _changes(flat)]
+    raise InventoryError("unreachable")  # pragma: no cover
+
+
+def renew_hold(holder: str, ttl_seconds: int) -> None:
+    """Set a live hold to expire ``ttl_seconds`` from now (a pending order's, kept until fulfilled)."""
+    get_redis().zadd(EXPIRY_KEY, {holder: time.time() + ttl_seconds}, xx=True)
 
 
 @dataclass

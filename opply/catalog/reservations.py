@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Literal
@@ -59,11 +59,13 @@ __all__ = [
     "publish_on_hand",
     "rebuild",
     "rebuild_all",
+    "register_pending_holds",
     "release",
     "release_quietly",
     "reserve",
     "restock",
     "sell_holds",
+    "settle",
     "transfer",
 ]
 
@@ -258,10 +260,30 @@ def rebuild_all(*, batch: int = 1000) -> Iterator[list[int]]:
             return
         last_id = rows[-1][0]
         try:
-            _publish(inventory.sync_on_hand({pid: OnHand(on_hand, version) for pid, on_hand, version in rows}))
+            _publish(inventory.sync_on_hand_restoring({pid: OnHand(on_hand, version) for pid, on_hand, version in rows}))
         except RedisError as exc:
             raise StoreUnavailable(str(exc)) from exc
         yield [pid for pid, _, _ in rows]
+
+
+def register_pending_holds(source: Callable[[list[UUID]], list[tuple[str, dict[UUID, int]]]]) -> None:
+    """Holds that PostgreSQL knows of and a rebuilt store must hold again
+    (orders accepted but not yet fulfilled): ``source`` maps product ids to
+    ``[(holder, {product id: units})]``. Registered once, at start-up."""
+
+    if source in _pending_sources:
+        return
+    _pending_sources.append(source)
+
+    def by_internal_id(product_ids: list[int]) -> list[tuple[str, dict[int, int]]]:
+        uuids = _uuids(product_ids)
+        ids = {public_id: pid for pid, public_id in uuids.items()}
+        return [(holder, {ids[p]: q for p, q in lines.items() if p in ids}) for holder, lines in source(list(uuids.values()))]
+
+    inventory.register_pending_holds(by_internal_id)
+
+
+_pending_sources: list[Callable[[list[UUID]], list[tuple[str, dict[UUID, int]]]]] = []
 
 
 def _rebuild_quietly(product_ids: list[int]) -> None:
@@ -442,6 +464,7 @@ class Hold:
         self._owned = False  # whether a failure releases it here
         self._ids: dict[UUID, int] = {}
         self._sold: dict[int, OnHand] | None = None
+        self._kept_for: int | None = None
 
     def __enter__(self) -> Hold:
         self._ids = _ids(self.lines)
@@ -461,6 +484,20 @@ class Hold:
         self._owned = True
         return self
 
+    @property
+    def in_store(self) -> bool:
+        """Whether the availability store holds these lines (False: Redis was
+        down on entering and PostgreSQL alone decides)."""
+        return self._owned or self.adopt
+
+    def keep(self, *, ttl_seconds: int) -> None:
+        """Leave the lines held after the use case (an order accepted but not yet
+        fulfilled): on success the hold is renewed for ``ttl_seconds`` once the
+        caller's transaction committed, and whoever fulfils it later sells or
+        releases it (:func:`sell_holds`, :func:`settle`); on failure it is
+        released like any other."""
+        self._kept_for = ttl_seconds
+
     def sell(self, *, reason: str, reference: str) -> None:
         """Take the lines out of on-hand stock, inside the caller's transaction
         (conditional updates in product-id order, ledger rows). The store
@@ -471,6 +508,15 @@ class Hold:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         if exc is None and self._sold is not None:
             self._commit_to_store()
+            return
+        if exc is None and self._kept_for is not None:
+            try:
+                inventory.renew_hold(self.holder, self._kept_for)
+            except RedisError:
+                # It lapses after its short time to live and is swept; its
+                # units can then be sold twice in the store, and PostgreSQL
+                # rejects whichever order comes second.
+                logger.warning("could not renew the kept hold %s; it lapses with its short time to live", self.holder)
             return
         # Whatever failed (a short line, a timeout, a dropped connection, a
         # bug), nothing may stay held.
@@ -525,9 +571,15 @@ class Sale:
 class BatchOutcome:
     sold: list[Sale]
     refused: list[tuple[Sale, list[Shortage]]]
+    _tell: Callable[[], None] = field(default=lambda: None, repr=False)
+
+    def tell_store(self) -> None:
+        """After the commit: the store learns the batch (see :func:`sell_holds`).
+        Raises :class:`StoreUnavailable`; calling it again is harmless."""
+        self._tell()
 
 
-def sell_holds(sales: Sequence[Sale], *, reason: str = "order") -> BatchOutcome:
+def sell_holds(sales: Sequence[Sale], *, reason: str = "order", tell_store_on_commit: bool = True) -> BatchOutcome:
     """Sell many holds in the caller's transaction (on the primary).
 
     The stock rows of every product involved are locked in product-id order;
@@ -568,16 +620,43 @@ def sell_holds(sales: Sequence[Sale], *, reason: str = "order") -> BatchOutcome:
     committed = apply_stock_movements([Movement(pid, -q) for pid, q in totals.items()], reason=reason, ledger_written=True)
     sold_ids = [(sale.holder, {ids[p]: q for p, q in sale.lines.items()}) for sale in sold]
     refused_holders = [sale.holder for sale, _ in refused]
-    transaction.on_commit(lambda: _after_batch(sold_ids, committed, refused_holders), using="default")
-    return BatchOutcome(sold, refused)
+    outcome = BatchOutcome(sold, refused, _tell=lambda: _after_batch(sold_ids, committed, refused_holders))
+    if tell_store_on_commit:
+        transaction.on_commit(lambda: _after_batch_quietly(outcome), using="default")
+    return outcome
 
 
 def _after_batch(sold: list[tuple[str, dict[int, int]]], committed: dict[int, OnHand], refused: list[str]) -> None:
+    """The store learns a committed batch: sold holds committed (new on-hand by
+    version), refused ones released. Raises :class:`StoreUnavailable` (each
+    step is idempotent: the caller may simply call it again)."""
     try:
-        for holder, lines in sold:
-            _publish(inventory.commit_hold(holder, {pid: (q, committed[pid]) for pid, q in lines.items()}))
-    except RedisError:
-        logger.warning("availability store unreachable after a batch; reconciliation will apply it")
+        changes = inventory.commit_holds([(holder, {pid: (q, committed[pid]) for pid, q in lines.items()}) for holder, lines in sold])
+        for holder in refused:
+            changes += inventory.release_hold(holder)[1]
+    except RedisError as exc:
         _refresh_flags_quietly(sorted(committed))
-    for holder in refused:
-        release_quietly(holder)
+        raise StoreUnavailable(str(exc)) from exc
+    _publish(changes)
+
+
+def _after_batch_quietly(outcome: BatchOutcome) -> None:
+    try:
+        outcome.tell_store()
+    except StoreUnavailable:
+        logger.warning("availability store unreachable after a batch; reconciliation will apply it")
+
+
+def settle(holders: Sequence[str], product_ids: Iterable[UUID]) -> None:
+    """Finish what a batch could not tell the store (Redis was down after its
+    commit): release whatever ``holders`` still hold and load the products'
+    committed on-hand values by version. Idempotent. Raises :class:`StoreUnavailable`."""
+    ids = _ids(product_ids)
+    try:
+        changes: list[inventory.Change] = []
+        for holder in holders:
+            changes += inventory.release_hold(holder)[1]
+        changes += inventory.rebuild_from_database(sorted(ids.values()))
+    except RedisError as exc:
+        raise StoreUnavailable(str(exc)) from exc
+    _publish(changes)

@@ -46,6 +46,7 @@ RELEASE = LuaScript("release", helpers=True)
 COMMIT = LuaScript("commit", helpers=True)
 SYNC = LuaScript("sync", helpers=True)
 TRANSFER = LuaScript("transfer", helpers=True)
+RESTORE = LuaScript("restore", helpers=True)
 # The product-list cache (opply.catalog.cache).
 READ_PAGE = LuaScript("read_page", helpers=False)
 BUMP_TAGS = LuaScript("bump_tags", helpers=False)

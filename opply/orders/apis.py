@@ -40,6 +40,13 @@ ORDER_ERRORS = {
 }
 
 
+ACCEPTED = OpenApiResponse(
+    OrderSerializer,
+    description="Asynchronous fulfilment (`ORDER_FULFILMENT=async`): every line is reserved and the order is `pending`; "
+    "a worker confirms or rejects it. Poll the `Location` header's order.",
+)
+
+
 def respond_idempotently(request: Request, place: Callable[[idempotency.Claim | None], OrderResult]) -> Response:
     """Run ``place`` at most once per (customer, Idempotency-Key) and replay its outcome."""
     raw_key = request.headers.get("Idempotency-Key")
@@ -78,14 +85,17 @@ def _order_location(request: Request, order_id: Any) -> str:
 
 
 def _created(request: Request, placed: OrderResult) -> Response:
+    """201 for a confirmed order; 202 for one accepted and pending (asynchronous
+    fulfilment: the client polls the ``Location``)."""
     body = selectors.order_representation(placed.order, placed.lines)
-    return Response(body, status=status.HTTP_201_CREATED, headers={"Location": _order_location(request, placed.order.public_id)})
+    code = status.HTTP_202_ACCEPTED if placed.order.status == Order.Status.PENDING else status.HTTP_201_CREATED
+    return Response(body, status=code, headers={"Location": _order_location(request, placed.order.public_id)})
 
 
 def _replay(request: Request, stored: idempotency.StoredResponse) -> Response:
     metrics.idempotent_replay(status=stored.status)
     headers = {"Idempotent-Replayed": "true"}
-    if stored.status == status.HTTP_201_CREATED:
+    if stored.status in (status.HTTP_201_CREATED, status.HTTP_202_ACCEPTED):
         headers["Location"] = _order_location(request, stored.body["id"])
     return Response(
         stored.body,
@@ -109,7 +119,7 @@ class OrderListCreateApi(GenericAPIView):
     @extend_schema(
         request=OrderInputSerializer,
         parameters=[IDEMPOTENCY_PARAMETER],
-        responses={201: OrderSerializer, **ORDER_ERRORS},
+        responses={201: OrderSerializer, 202: ACCEPTED, **ORDER_ERRORS},
         summary="Place an order, all or nothing",
     )
     def post(self, request: Request) -> Response:

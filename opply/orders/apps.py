@@ -5,3 +5,11 @@ class OrdersConfig(AppConfig):
     name = "opply.orders"
     label = "orders"
     verbose_name = "Orders"
+
+    def ready(self) -> None:
+        # Orders accepted but not yet fulfilled hold stock that only
+        # PostgreSQL remembers once Redis is lost: a rebuilt store holds it again.
+        from opply.catalog import reservations
+        from opply.orders.fulfilment import pending_holds
+
+        reservations.register_pending_holds(pending_holds)

@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from opply.common.serializers import timestamp
 from opply.orders import cart
-from opply.orders.apis import IDEMPOTENCY_PARAMETER, ORDER_ERRORS, respond_idempotently
+from opply.orders.apis import ACCEPTED, IDEMPOTENCY_PARAMETER, ORDER_ERRORS, respond_idempotently
 from opply.orders.serializers import CartItemInputSerializer, CartQuantitySerializer, CartSerializer, OrderSerializer
 
 CART_ERRORS = {
@@ -83,6 +83,7 @@ class CheckoutApi(APIView):
         parameters=[IDEMPOTENCY_PARAMETER],
         responses={
             201: OrderSerializer,
+            202: ACCEPTED,
             **ORDER_ERRORS,
             409: OpenApiResponse(
                 description="`insufficient_stock`, `cart_empty`, `cart_line_unavailable` (a line names a product that no longer "

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from uuid import UUID
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -142,18 +143,33 @@ def order_place(
             reservations.Hold(holder, quantities, ttl_seconds=ORDER_HOLD_SECONDS, adopt=adopt) as hold,
             transaction.atomic(durable=True),
         ):
-            order = Order(public_id=order_id, customer_id=customer_id, status=Order.Status.CONFIRMED, total=total)
+            # Asynchronous mode: the store's hold is the acceptance and the
+            # fulfilment worker sells it later; if Redis is down there is no
+            # hold, and PostgreSQL decides at once as in synchronous mode.
+            pending = settings.ORDER_FULFILMENT == "async" and hold.in_store
+            order = Order(
+                public_id=order_id,
+                customer_id=customer_id,
+                status=Order.Status.PENDING if pending else Order.Status.CONFIRMED,
+                total=total,
+                holder=holder if pending else "",
+            )
             _insert_order(order, order_lines)
             if idempotency is not None:
-                idempotency.complete(status=201, body=order_representation(order, order_lines))
+                idempotency.complete(status=202 if pending else 201, body=order_representation(order, order_lines))
+            # order.placed (pending) or order.confirmed; the outbox publishes it after the commit.
             events.record_transition(order, order_lines)
-            # Last, so that hot stock rows stay locked only until the commit.
-            hold.sell(reason="order", reference=str(order_id))
+            if pending:
+                # No stock row is touched: the worker applies it in a batch.
+                hold.keep(ttl_seconds=settings.PENDING_ORDER_HOLD_SECONDS)
+            else:
+                # Last, so that hot stock rows stay locked only until the commit.
+                hold.sell(reason="order", reference=str(order_id))
     except reservations.OutOfStock as exc:
         metrics.reservation_refused(source=source, decided_by=exc.decided_by)
         raise _insufficient(lines, exc.shortages) from None
-    metrics.order_placed(fulfilment="sync")
-    metrics.order_transition(Order.Status.CONFIRMED)
+    metrics.order_placed(fulfilment="async" if pending else "sync")
+    metrics.order_transition(order.status)
     return OrderResult(order, order_lines)
 
 

@@ -19,6 +19,7 @@ def drain(queue: str) -> list[dict[str, Any]]:
     bodies = []
     with _connection() as connection:
         channel = connection.default_channel
+        _declare(channel)
         while True:
             message = channel.basic_get(queue=queue, no_ack=True)
             if message is None:
@@ -29,10 +30,16 @@ def drain(queue: str) -> list[dict[str, Any]]:
 def depth(queue: str) -> int:
     with _connection() as connection:
         channel = connection.channel()
-        try:
-            return channel.queue_declare(queue=queue, passive=True).message_count
-        except connection.channel_errors:
-            return 0
+        _declare(channel)
+        return channel.queue_declare(queue=queue, passive=True).message_count
+
+
+def _declare(channel: Any) -> None:
+    """The events exchange and the fulfilment queues, as publishing would declare them."""
+    from opply.orders import outbox
+
+    for entity in outbox.topology():
+        entity(channel).declare()
 
 
 def delete_topology() -> None:
