@@ -19,7 +19,8 @@ So: one table, one INSERT in the transaction that changes an order
 (opply.orders.events), and this module.
 
 * **After commit** the process that committed publishes the rows it wrote
-  (persistent messages, publisher confirms) and marks them ``sent_at``. A
+  (persistent messages, committed as one AMQP transaction: the broker has
+  them once ``tx.commit`` returns) and marks them ``sent_at``. A
   broker that is down does not fail the request: the rows stay unsent and
   this process stops trying for a few seconds (no connect timeout per
   request).
@@ -38,8 +39,11 @@ instead of being dropped as unroutable.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -50,7 +54,7 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
-from kombu import Connection, Exchange, Queue, pools
+from kombu import Connection, Exchange, Queue
 
 logger = logging.getLogger(__name__)
 
@@ -106,38 +110,79 @@ def topology() -> list[Any]:
 _broker_down_until = 0.0
 
 
-_connections: dict[str, Connection] = {}
+class _Publisher:
+    """A connection and a channel in AMQP transaction mode, per thread and broker.
 
+    A batch of events is published and then committed with ``tx.commit``: one
+    round trip for the whole batch, after which the broker has taken them
+    (persistent messages on durable queues). Per-message publisher confirms
+    cost a round trip per event, which capped the fulfilment worker, which
+    publishes a batch of hundreds at a time. Any failure drops the
+    connection; the next publish opens a new one.
+    """
 
-def _broker() -> Connection:
-    """One connection (and so one kombu producer pool) per broker URL, per process."""
-    url = settings.CELERY_BROKER_URL
-    if url not in _connections:
-        _connections[url] = Connection(
-            url,
-            connect_timeout=settings.CELERY_BROKER_CONNECTION_TIMEOUT,
-            # Publisher confirms: a message is sent once the broker has it.
-            transport_options={"confirm_publish": True, "max_retries": 0},
-        )
-    return _connections[url]
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.connection: Connection | None = None
+        self.channel: Any = None
+        self.producer: Any = None
+        self.declared: tuple[str, str] | None = None
 
+    def publish(self, messages: Sequence[Message]) -> None:
+        try:
+            self._publish(messages)
+        except BaseException:
+            self.close()
+            raise
 
-def publish(messages: Sequence[Message]) -> None:
-    """Publish to the events exchange, persistent and confirmed; raises if the broker fails."""
-    exchange = events_exchange()
-    declare = topology()
-    with pools.producers[_broker()].acquire(block=True, timeout=settings.CELERY_BROKER_CONNECTION_TIMEOUT) as producer:
+    def _publish(self, messages: Sequence[Message]) -> None:
+        if self.channel is None:
+            self.connection = Connection(self.url, connect_timeout=settings.CELERY_BROKER_CONNECTION_TIMEOUT)
+            self.connection.ensure_connection(max_retries=1)
+            self.channel = self.connection.channel()
+            self.channel.tx_select()
+            self.producer = self.connection.Producer(channel=self.channel)
+            self.declared = None
+        names = (settings.ORDER_EVENTS_EXCHANGE, settings.FULFILMENT_QUEUE)
+        if self.declared != names:
+            for entity in topology():
+                entity(self.channel).declare()
+            self.declared = names
+        exchange = settings.ORDER_EVENTS_EXCHANGE
         for message in messages:
-            producer.publish(
+            self.producer.publish(
                 message.body,
                 exchange=exchange,
                 routing_key=message.topic,
                 serializer="json",
                 delivery_mode=2,
                 message_id=str(message.body.get("event_id", message.id)),
-                declare=declare,
                 retry=False,
             )
+        self.channel.tx_commit()
+
+    def close(self) -> None:
+        connection, self.connection, self.channel, self.producer = self.connection, None, None, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                connection.close()
+
+
+_local = threading.local()
+
+
+def publish(messages: Sequence[Message]) -> None:
+    """Publish to the events exchange, persistent, committed as one AMQP
+    transaction; raises if the broker fails (nothing is then known to be sent)."""
+    url = settings.CELERY_BROKER_URL
+    publishers = getattr(_local, "publishers", None)
+    if publishers is None or getattr(_local, "pid", None) != os.getpid():
+        # A forked child never shares its parent's socket.
+        publishers = _local.publishers = {}
+        _local.pid = os.getpid()
+    if url not in publishers:
+        publishers[url] = _Publisher(url)
+    publishers[url].publish(messages)
 
 
 def _mark_sent(ids: Sequence[int]) -> None:
