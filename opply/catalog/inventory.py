@@ -252,6 +252,16 @@ def commit_holds(sales: Sequence[tuple[str, Mapping[int, tuple[int, OnHand]]]]) 
     raise InventoryError("unreachable")  # pragma: no cover
 
 
+def holders_present(holders: Sequence[str]) -> list[str]:
+    """Those of ``holders`` that hold something now, in one round trip."""
+    if not holders:
+        return []
+    pipe = get_redis().pipeline(transaction=False)
+    for holder in holders:
+        pipe.exists(hold_key(holder))
+    return [holder for holder, exists in zip(holders, pipe.execute(), strict=True) if exists]
+
+
 def renew_hold(holder: str, ttl_seconds: int) -> None:
     """Set a live hold to expire ``ttl_seconds`` from now (a pending order's, kept until fulfilled)."""
     get_redis().zadd(EXPIRY_KEY, {holder: time.time() + ttl_seconds}, xx=True)

@@ -653,8 +653,11 @@ def settle(holders: Sequence[str], product_ids: Iterable[UUID]) -> None:
     committed on-hand values by version. Idempotent. Raises :class:`StoreUnavailable`."""
     ids = _ids(product_ids)
     try:
+        left = inventory.holders_present(holders)
+        if not left:
+            return
         changes: list[inventory.Change] = []
-        for holder in holders:
+        for holder in left:
             changes += inventory.release_hold(holder)[1]
         changes += inventory.rebuild_from_database(sorted(ids.values()))
     except RedisError as exc:

@@ -157,6 +157,10 @@ class FulfilmentConsumer(bootsteps.ConsumerStep):
 
         super().start(c)
         if self.consumers:
+            from opply.orders import outbox
+
+            # A batch's events go out from a thread while the next batch is applied.
+            outbox.publish_in_background()
             self._timer = c.timer.call_repeatedly(settings.FULFILMENT_BATCH_WAIT_SECONDS, self._flush)
             logger.info("fulfilment consumer on %s", settings.FULFILMENT_QUEUE)
 

@@ -31,12 +31,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
 
-from opply.common.serializers import timestamp
 from opply.orders.models import Order, OrderLine
 
 EVENT_VERSION = 1
@@ -50,20 +50,27 @@ TOPICS: dict[str, str] = {
 }
 
 
-def payload(order: Order, lines: Iterable[OrderLine]) -> dict[str, Any]:
+def _timestamp(value: datetime) -> str:
+    """As :func:`opply.common.serializers.timestamp` renders it (``2026-11-25T12:30:00.123456Z``),
+    without a DRF field per call: the fulfilment worker formats thousands a second."""
+    value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat() + "Z"
+
+
+def payload(order: Order, lines: Iterable[OrderLine], *, occurred_at: datetime | None = None) -> dict[str, Any]:
     topic = TOPICS[order.status]
     return {
         "event": topic,
         "version": EVENT_VERSION,
         "event_id": str(uuid.uuid4()),
-        "occurred_at": timestamp(timezone.now()),
+        "occurred_at": _timestamp(occurred_at or timezone.now()),
         "order": {
             "id": str(order.public_id),
             "customer_id": str(order.customer_id),
             "status": order.status,
-            "status_changed_at": timestamp(order.status_changed_at),
+            "status_changed_at": _timestamp(order.status_changed_at),
             "reason": order.status_reason,
-            "created_at": timestamp(order.created_at),
+            "created_at": _timestamp(order.created_at),
             "total": f"{order.total:.2f}",
             "items": [
                 {
@@ -79,10 +86,12 @@ def payload(order: Order, lines: Iterable[OrderLine]) -> dict[str, Any]:
     }
 
 
+# The events travel as ONE JSON array (one parameter to bind, whatever the
+# batch's size); each row returns its event id to match ids to events.
 _INSERT_SQL = """
     INSERT INTO "orders"."outbox" (topic, payload, created_at)
-    SELECT topic, payload, %s FROM unnest(%s::varchar[], %s::jsonb[]) AS e(topic, payload)
-    RETURNING id
+    SELECT e->>'event', e, %s FROM jsonb_array_elements(%s::jsonb) AS e
+    RETURNING id, payload->>'event_id'
 """
 
 
@@ -96,12 +105,9 @@ def record(payloads: Sequence[dict[str, Any]]) -> None:
     from opply.orders import outbox  # the broker side; imported late (kombu on the request path only when used)
 
     with connection.cursor() as cursor:
-        cursor.execute(
-            _INSERT_SQL,
-            [timezone.now(), [p["event"] for p in payloads], [outbox.dumps(p) for p in payloads]],
-        )
-        ids = [row[0] for row in cursor.fetchall()]
-    messages = [outbox.Message(id=i, topic=p["event"], body=p) for i, p in zip(ids, payloads, strict=True)]
+        cursor.execute(_INSERT_SQL, [timezone.now(), outbox.dumps(list(payloads))])
+        ids = {event_id: row_id for row_id, event_id in cursor.fetchall()}
+    messages = [outbox.Message(id=ids[p["event_id"]], topic=p["event"], body=p) for p in payloads]
     transaction.on_commit(lambda: outbox.publish_after_commit(messages))
 
 

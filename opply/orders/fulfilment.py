@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 from django.db import connection, transaction
-from django.db.models import Prefetch, Q
+from django.db.models import Prefetch
 from django.utils import timezone
 
 from opply.catalog import reservations
@@ -78,39 +78,46 @@ def apply_batch(order_ids: Sequence[UUID]) -> BatchResult:
     """Confirm or reject the pending orders among ``order_ids``, in one transaction (see the module).
 
     Raises :class:`opply.catalog.reservations.StoreUnavailable` if the store
-    cannot be told after the commit: the orders keep their ``holder`` until
-    it has been, and applying the same ids again settles their holds.
+    cannot be told after the commit; applying the same ids again (the
+    message is redelivered) then settles the holds those orders left.
     """
     result = BatchResult()
     wanted = list(dict.fromkeys(order_ids))
     if not wanted:
         return result
     with transaction.atomic(using=PRIMARY, durable=True):
-        # Pending, or decided but with a hold the store was not told about yet.
         orders = list(
             Order.objects.using(PRIMARY)
             .select_for_update(skip_locked=True)
-            .filter(public_id__in=wanted)
-            .filter(Q(status=Order.Status.PENDING) | ~Q(holder=""))
+            .filter(public_id__in=wanted, status=Order.Status.PENDING)
             .order_by("id")
             .prefetch_related(Prefetch("lines", queryset=OrderLine.objects.order_by("product_id"), to_attr="prefetched_lines"))
         )
-        unsettled = [order for order in orders if order.status != Order.Status.PENDING]
-        orders = [order for order in orders if order.status == Order.Status.PENDING]
         found = {order.public_id for order in orders}
         result.skipped = [order_id for order_id in wanted if order_id not in found]
         outcome = _decide(orders, result) if orders else None
     if outcome is not None:
         outcome.tell_store()
-    if unsettled:
-        reservations.settle([o.holder for o in unsettled], {line.product_id for o in unsettled for line in o.prefetched_lines})
-    told = [order.id for order in (*orders, *unsettled)]
-    if told:
-        with connection.cursor() as cursor:  # the store knows: nothing left to settle for them
-            cursor.execute("""UPDATE "orders"."order" SET holder = '' WHERE id = ANY(%s) AND status <> 'pending'""", [told])
+    if result.skipped:
+        _settle_leftovers(result.skipped)
     if result.rejected:
         logger.info("fulfilment rejected %d order(s) the database could not fill: %s", len(result.rejected), result.rejected)
     return result
+
+
+def _settle_leftovers(order_ids: list[UUID]) -> None:
+    """Decided orders whose holds the store was never told about (Redis failed
+    after their batch committed, or the worker died right then): settle them.
+    Only redelivered messages get here; a hold already gone costs one lookup."""
+    decided = list(
+        Order.objects.using(PRIMARY)
+        .filter(public_id__in=order_ids)
+        .exclude(status=Order.Status.PENDING)
+        .exclude(holder="")
+        .prefetch_related("lines")
+    )
+    if decided:
+        reservations.settle([o.holder for o in decided], {line.product_id for o in decided for line in o.lines.all()})
 
 
 def _decide(orders: list[Order], result: BatchResult) -> reservations.BatchOutcome:
@@ -152,7 +159,7 @@ def _decide(orders: list[Order], result: BatchResult) -> reservations.BatchOutco
         else:
             order.rejected_at = now
             result.rejected.append(order.public_id)
-        payloads.append(events.payload(order, order.prefetched_lines))
+        payloads.append(events.payload(order, order.prefetched_lines, occurred_at=now))
     events.record(payloads)
     lags = [(now - order.created_at).total_seconds() for order, status, _ in decided if status == Order.Status.CONFIRMED]
     transaction.on_commit(lambda: _count(lags, len(result.rejected)), using=PRIMARY)

@@ -57,9 +57,10 @@ class Order(models.Model):
     # Why a pending order was rejected (the line PostgreSQL found short), or
     # who cancelled it; empty otherwise.
     status_reason = models.CharField(max_length=500, blank=True, default="")
-    # A pending order's hold in the availability store (the holder its lines
-    # were reserved under: the order, its Idempotency-Key or the checked-out
-    # cart's), which the fulfilment worker sells or releases. Empty otherwise.
+    # An asynchronous order's hold in the availability store (the holder its
+    # lines were reserved under: the order, its Idempotency-Key or the
+    # checked-out cart's), which the fulfilment worker sells or releases, and
+    # settles later if the store could not be told. Empty for synchronous orders.
     holder = models.CharField(max_length=400, blank=True, default="")
 
     class Meta:

@@ -43,6 +43,7 @@ import contextlib
 import json
 import logging
 import os
+import queue
 import threading
 import time
 from collections.abc import Sequence
@@ -68,7 +69,7 @@ class Message:
     body: dict[str, Any]
 
 
-def dumps(body: dict[str, Any]) -> str:
+def dumps(body: Any) -> str:
     return json.dumps(body, cls=DjangoJSONEncoder, separators=(",", ":"))
 
 
@@ -190,8 +191,53 @@ def _mark_sent(ids: Sequence[int]) -> None:
         cursor.execute('UPDATE "orders"."outbox" SET sent_at = %s WHERE id = ANY(%s)', [timezone.now(), list(ids)])
 
 
+class _BackgroundPublisher:
+    """Publishes committed events from a thread of its own (the fulfilment
+    worker: its batch's hundreds of events go out while it applies the next
+    batch). Whatever it has not published when the process stops stays
+    unsent in the outbox, and the relay publishes it."""
+
+    def __init__(self) -> None:
+        self.queue: queue.SimpleQueue[Sequence[Message]] = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._run, name="outbox-publisher", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            messages = list(self.queue.get())
+            while len(messages) < 2000:  # take what else is waiting: one AMQP transaction
+                try:
+                    messages += self.queue.get_nowait()
+                except queue.Empty:
+                    break
+            try:
+                _publish_now(messages)
+            except Exception:  # pragma: no cover - _publish_now logs and never raises; the thread must survive anyway
+                logger.exception("outbox: background publisher failed; the relay will publish")
+
+
+_background: _BackgroundPublisher | None = None
+_background_pid = 0  # a forked child does not inherit the thread
+
+
+def publish_in_background() -> None:
+    """From now on this process publishes committed events from a thread (see :class:`_BackgroundPublisher`)."""
+    global _background, _background_pid
+    if _background is None or _background_pid != os.getpid() or not _background.thread.is_alive():
+        _background, _background_pid = _BackgroundPublisher(), os.getpid()
+
+
 def publish_after_commit(messages: Sequence[Message]) -> None:
     """Run by ``transaction.on_commit``: never raises (the change is committed; the relay is the safety net)."""
+    if not messages:
+        return
+    if _background is not None and _background_pid == os.getpid():
+        _background.queue.put(messages)
+        return
+    _publish_now(messages)
+
+
+def _publish_now(messages: Sequence[Message]) -> None:
     global _broker_down_until
     if not messages or time.monotonic() < _broker_down_until:
         return
@@ -205,6 +251,8 @@ def publish_after_commit(messages: Sequence[Message]) -> None:
         _mark_sent([m.id for m in messages])
     except Exception as exc:  # noqa: BLE001 - published; the relay sends them again (at least once)
         logger.warning("outbox: published %d event(s) but could not mark them sent (%s)", len(messages), exc)
+        if not connection.in_atomic_block:
+            connection.close()  # perhaps broken (PostgreSQL restarted): the next use opens a new one
 
 
 _UNSENT_SQL = """
