@@ -261,7 +261,7 @@ FULFILMENT_QUEUE = env.str("FULFILMENT_QUEUE", default=f"{CELERY_TASK_DEFAULT_QU
 FULFILMENT_CONSUMER = env.bool("FULFILMENT_CONSUMER", default=True)
 # The consumer applies up to this many orders per transaction, waiting at
 # most FULFILMENT_BATCH_WAIT_SECONDS for a batch to fill.
-FULFILMENT_BATCH_SIZE = env.int("FULFILMENT_BATCH_SIZE", default=500)
+FULFILMENT_BATCH_SIZE = env.int("FULFILMENT_BATCH_SIZE", default=1000)
 FULFILMENT_BATCH_WAIT_SECONDS = env.float("FULFILMENT_BATCH_WAIT_SECONDS", default=0.02)
 # A batch that fails (database or Redis unavailable) is retried with
 # exponential backoff this many times, then its orders are tried one by one

@@ -107,8 +107,10 @@ def process(messages: list[Any], *, sleep: Any = time.sleep) -> None:
             logger.exception("fulfilment: a batch of %d order(s) failed; trying them one by one", len(named))
             break
         else:
-            for message, _ in named:
-                message.ack()
+            # One frame for the whole batch: every earlier delivery on this
+            # channel is settled already (batches run one after the other, and
+            # the buffer holds every message delivered since the last one).
+            named[-1][0].ack(multiple=True)
             if result.confirmed or result.rejected:
                 logger.debug("fulfilment: %d confirmed, %d rejected", len(result.confirmed), len(result.rejected))
             return
@@ -159,8 +161,8 @@ class FulfilmentConsumer(bootsteps.ConsumerStep):
         if self.consumers:
             from opply.orders import outbox
 
-            # A batch's events go out from a thread while the next batch is applied.
-            outbox.publish_in_background()
+            # A batch's events are published by the pool while the next batch is applied.
+            outbox.hand_over_to_pool()
             self._timer = c.timer.call_repeatedly(settings.FULFILMENT_BATCH_WAIT_SECONDS, self._flush)
             logger.info("fulfilment consumer on %s", settings.FULFILMENT_QUEUE)
 

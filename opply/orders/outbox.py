@@ -43,7 +43,6 @@ import contextlib
 import json
 import logging
 import os
-import queue
 import threading
 import time
 from collections.abc import Sequence
@@ -191,49 +190,32 @@ def _mark_sent(ids: Sequence[int]) -> None:
         cursor.execute('UPDATE "orders"."outbox" SET sent_at = %s WHERE id = ANY(%s)', [timezone.now(), list(ids)])
 
 
-class _BackgroundPublisher:
-    """Publishes committed events from a thread of its own (the fulfilment
-    worker: its batch's hundreds of events go out while it applies the next
-    batch). Whatever it has not published when the process stops stays
-    unsent in the outbox, and the relay publishes it."""
-
-    def __init__(self) -> None:
-        self.queue: queue.SimpleQueue[Sequence[Message]] = queue.SimpleQueue()
-        self.thread = threading.Thread(target=self._run, name="outbox-publisher", daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        while True:
-            messages = list(self.queue.get())
-            while len(messages) < 2000:  # take what else is waiting: one AMQP transaction
-                try:
-                    messages += self.queue.get_nowait()
-                except queue.Empty:
-                    break
-            try:
-                _publish_now(messages)
-            except Exception:  # pragma: no cover - _publish_now logs and never raises; the thread must survive anyway
-                logger.exception("outbox: background publisher failed; the relay will publish")
+# In the fulfilment worker's main process, a batch's events are handed to the
+# worker's pool (a task naming their rows) instead of being published in the
+# consumer's loop: the pool publishes them on the other core while the
+# consumer applies the next batch. If the hand-over fails, the relay publishes
+# them a few seconds later.
+_hand_over_pid = 0
 
 
-_background: _BackgroundPublisher | None = None
-_background_pid = 0  # a forked child does not inherit the thread
-
-
-def publish_in_background() -> None:
-    """From now on this process publishes committed events from a thread (see :class:`_BackgroundPublisher`)."""
-    global _background, _background_pid
-    if _background is None or _background_pid != os.getpid() or not _background.thread.is_alive():
-        _background, _background_pid = _BackgroundPublisher(), os.getpid()
+def hand_over_to_pool() -> None:
+    """From now on this process hands committed events to a pool task (the fulfilment consumer)."""
+    global _hand_over_pid
+    _hand_over_pid = os.getpid()
 
 
 def publish_after_commit(messages: Sequence[Message]) -> None:
     """Run by ``transaction.on_commit``: never raises (the change is committed; the relay is the safety net)."""
     if not messages:
         return
-    if _background is not None and _background_pid == os.getpid():
-        _background.queue.put(messages)
-        return
+    if _hand_over_pid == os.getpid():
+        from opply.orders.tasks import publish_events
+
+        try:
+            publish_events.apply_async(args=[[m.id for m in messages]], retry=False)
+            return
+        except Exception as exc:  # noqa: BLE001 - kombu raises transport-specific errors; publish here instead
+            logger.warning("outbox: could not hand %d event(s) to the pool (%s); publishing them here", len(messages), exc)
     _publish_now(messages)
 
 
@@ -253,6 +235,24 @@ def _publish_now(messages: Sequence[Message]) -> None:
         logger.warning("outbox: published %d event(s) but could not mark them sent (%s)", len(messages), exc)
         if not connection.in_atomic_block:
             connection.close()  # perhaps broken (PostgreSQL restarted): the next use opens a new one
+
+
+def publish_rows(ids: Sequence[int]) -> int:
+    """Publish the outbox rows ``ids`` that are still unsent (the pool's half of
+    :func:`hand_over_to_pool`); rows another publisher holds are left to it."""
+    with transaction.atomic(durable=True):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                'SELECT id, topic, payload FROM "orders"."outbox" WHERE id = ANY(%s) AND sent_at IS NULL ORDER BY id FOR UPDATE SKIP LOCKED',
+                [list(ids)],
+            )
+            rows = cursor.fetchall()
+        if not rows:
+            return 0
+        messages = [Message(id=row[0], topic=row[1], body=row[2] if isinstance(row[2], dict) else json.loads(row[2])) for row in rows]
+        publish(messages)
+        _mark_sent([m.id for m in messages])
+    return len(rows)
 
 
 _UNSENT_SQL = """

@@ -21,3 +21,11 @@ def delete_sent_outbox() -> int:
     from opply.orders import outbox
 
     return outbox.delete_sent()
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def publish_events(ids: list[int]) -> int:
+    """Publish outbox rows the fulfilment consumer committed (opply.orders.outbox.hand_over_to_pool)."""
+    from opply.orders import outbox
+
+    return outbox.publish_rows(ids)
