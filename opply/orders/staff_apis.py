@@ -6,7 +6,7 @@ Thin views over the same services customers and the admin use
 
 from __future__ import annotations
 
-from typing import Any
+from uuid import UUID
 
 from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -44,7 +44,7 @@ class StaffOrderDetailApi(APIView):
     permission_classes = [IsStaff]
 
     @extend_schema(summary="Any order", responses={200: StaffOrderSerializer, 404: NOT_FOUND})
-    def get(self, request: Request, id: Any) -> Response:
+    def get(self, request: Request, id: UUID) -> Response:
         order = selectors.staff_order_get(id)
         if order is None:
             raise Http404
@@ -63,7 +63,7 @@ class StaffOrderShipApi(APIView):
             409: OpenApiResponse(description="`order_not_shippable`: only a confirmed order ships (`order_status` says what it is)."),
         },
     )
-    def post(self, request: Request, id: Any) -> Response:
+    def post(self, request: Request, id: UUID) -> Response:
         order = lifecycle.order_ship(order_id=id)
         return _one(selectors.staff_order_get(order.public_id))
 
@@ -83,7 +83,7 @@ class StaffOrderCancelApi(APIView):
             ),
         },
     )
-    def post(self, request: Request, id: Any) -> Response:
+    def post(self, request: Request, id: UUID) -> Response:
         cancelled = services.order_cancel(order_id=id, by="staff")
         order = cancelled.order
         order.prefetched_lines = cancelled.lines  # type: ignore[attr-defined]

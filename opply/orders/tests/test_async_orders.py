@@ -12,7 +12,8 @@ from opply.catalog.models import StockMovement
 from opply.catalog.reservations import rebuild_all
 from opply.catalog.tests.factories import make_product
 from opply.common.redis import get_redis
-from opply.common.testing import assert_problem, bearer_client, run_concurrently
+from opply.common.testing import assert_problem, run_concurrently
+from opply.identity.testing import bearer_client
 from opply.identity.tests.factories import UserFactory
 from opply.orders import outbox
 from opply.orders.fulfilment import apply_batch

@@ -10,7 +10,8 @@ from django.db import connection
 
 from opply.catalog.models import StockMovement
 from opply.catalog.tests.factories import make_product
-from opply.common.testing import TcpProxy, bearer_client, raw_connection, run_concurrently
+from opply.common.testing import TcpProxy, raw_connection, run_concurrently
+from opply.identity.testing import bearer_client
 from opply.identity.tests.factories import UserFactory
 from opply.orders import outbox
 from opply.orders.models import Order, OrderLine, OutboxMessage

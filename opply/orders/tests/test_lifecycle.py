@@ -7,7 +7,8 @@ from django.test import Client
 
 from opply.catalog.models import StockMovement
 from opply.catalog.tests.factories import make_product
-from opply.common.testing import assert_problem, bearer_client, run_concurrently
+from opply.common.testing import assert_problem, run_concurrently
+from opply.identity.testing import bearer_client
 from opply.identity.tests.factories import UserFactory
 from opply.orders import outbox
 from opply.orders.models import Order, OutboxMessage

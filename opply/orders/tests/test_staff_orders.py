@@ -7,7 +7,8 @@ import pytest
 from django.utils import timezone
 
 from opply.catalog.tests.factories import make_product
-from opply.common.testing import assert_problem, bearer_client
+from opply.common.testing import assert_problem
+from opply.identity.testing import bearer_client
 from opply.identity.tests.factories import UserFactory
 from opply.orders.models import Order
 from opply.orders.tests.helpers import order
