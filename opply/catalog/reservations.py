@@ -266,16 +266,22 @@ def rebuild_all(*, batch: int = 1000) -> Iterator[list[int]]:
         yield [pid for pid, _, _ in rows]
 
 
-def register_pending_holds(source: Callable[[list[UUID]], list[tuple[str, dict[UUID, int]]]]) -> None:
+def register_pending_holds(source: Callable[[list[UUID]], list[tuple[str, dict[UUID, int]]]], *, any_pending: Callable[[], bool]) -> None:
     """Holds that PostgreSQL knows of and a rebuilt store must hold again
     (orders accepted but not yet fulfilled): ``source`` maps product ids to
-    ``[(holder, {product id: units})]``. Registered once, at start-up."""
+    ``[(holder, {product id: units})]``. Registered once, at start-up.
+
+    ``any_pending`` is asked first: when nothing is pending (always, in sync
+    mode) a cold key costs no lookup of public ids on the primary, so the
+    catalog's reads stay on the replica."""
 
     if source in _pending_sources:
         return
     _pending_sources.append(source)
 
     def by_internal_id(product_ids: list[int]) -> list[tuple[str, dict[int, int]]]:
+        if not any_pending():
+            return []
         uuids = _uuids(product_ids)
         ids = {public_id: pid for pid, public_id in uuids.items()}
         return [(holder, {ids[p]: q for p, q in lines.items() if p in ids}) for holder, lines in source(list(uuids.values()))]

@@ -10,6 +10,6 @@ class OrdersConfig(AppConfig):
         # Orders accepted but not yet fulfilled hold stock that only
         # PostgreSQL remembers once Redis is lost: a rebuilt store holds it again.
         from opply.catalog import reservations
-        from opply.orders.fulfilment import pending_holds
+        from opply.orders.fulfilment import any_pending, pending_holds
 
-        reservations.register_pending_holds(pending_holds)
+        reservations.register_pending_holds(pending_holds, any_pending=any_pending)

@@ -180,6 +180,11 @@ def pending_order_ids(*, limit: int = 10_000) -> list[UUID]:
     return list(Order.objects.using(PRIMARY).filter(status=Order.Status.PENDING).order_by("id").values_list("public_id", flat=True)[:limit])
 
 
+def any_pending() -> bool:
+    """Whether any order awaits fulfilment (the partial index order_pending answers at once)."""
+    return Order.objects.using(PRIMARY).filter(status=Order.Status.PENDING).exists()
+
+
 def pending_holds(product_ids: list[UUID]) -> list[tuple[str, dict[UUID, int]]]:
     """The holds of accepted, unfulfilled orders on these products (registered
     with the store in opply.orders.apps: a rebuilt store holds them again)."""

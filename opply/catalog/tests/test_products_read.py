@@ -227,11 +227,11 @@ def test_a_page_costs_a_constant_number_of_queries(customer_client, django_asser
 
     # Cold: the count (the planner's estimate, then an exact count: 120
     # products), the page, on-hand stock to build the availability keys, then
-    # the holds of accepted, unfulfilled orders on those products (their
-    # public ids, their pending lines) so a rebuilt key never offers them.
+    # whether any accepted order awaits fulfilment (none here; otherwise its
+    # holds on those products are restored, so a rebuilt key never offers them).
     # Warm: none at all; the caller is known from the token, the page and the
     # quantities come from Redis.
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(5):
         cold = customer_client.get(LIST, {"page_size": page_size})
     with django_assert_num_queries(0):
         warm = customer_client.get(LIST, {"page_size": page_size})
