@@ -238,14 +238,15 @@ def order_placed(*, fulfilment: str) -> None:
     orders_placed.labels(fulfilment).inc()
 
 
-def order_transition(status: str) -> None:
-    """An order entered ``status`` (pending, confirmed, rejected, cancelled, shipped), after commit."""
-    order_transitions.labels(status).inc()
+def order_transition(status: str, *, count: int = 1) -> None:
+    """An order (``count`` orders: a fulfilment batch) entered ``status``
+    (pending, confirmed, rejected, cancelled, shipped), after commit."""
+    order_transitions.labels(status).inc(count)
 
 
-def reservation_refused(*, source: str, decided_by: str) -> None:
-    """Stock was short: ``source`` is cart, order or checkout; ``decided_by`` store or database."""
-    reservations_refused.labels(source, decided_by).inc()
+def reservation_refused(*, source: str, decided_by: str, count: int = 1) -> None:
+    """Stock was short: ``source`` is cart, order, checkout or fulfilment; ``decided_by`` store or database."""
+    reservations_refused.labels(source, decided_by).inc(count)
 
 
 def idempotent_replay(*, status: int) -> None:
