@@ -110,6 +110,18 @@ class StrictUUIDField(serializers.UUIDField):
         return uuid.UUID(data)
 
 
+class MoneyField(serializers.DecimalField):
+    """Output: an amount as a string with two decimals ("12.50"), whatever its
+    size (DRF's DecimalField refuses to render a value past ``max_digits``,
+    which stays only to describe the usual range in the schema)."""
+
+    def __init__(self, *, max_digits: int, **kwargs: Any) -> None:
+        super().__init__(max_digits=max_digits, decimal_places=2, **kwargs)
+
+    def to_representation(self, value: Any) -> str:
+        return f"{value:.2f}"
+
+
 _DATETIME = serializers.DateTimeField()
 
 

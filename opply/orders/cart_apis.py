@@ -10,7 +10,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from opply.common.serializers import timestamp
 from opply.orders import cart
 from opply.orders.apis import ACCEPTED, IDEMPOTENCY_PARAMETER, ORDER_ERRORS, respond_idempotently
 from opply.orders.serializers import CartItemInputSerializer, CartQuantitySerializer, CartSerializer, OrderSerializer
@@ -23,21 +22,12 @@ CART_ERRORS = {
 }
 
 
+# One bound serializer per process (see opply.orders.selectors._ORDER).
+_CART = CartSerializer()
+
+
 def cart_representation(value: cart.Cart) -> dict[str, Any]:
-    return {
-        "items": [
-            {
-                "product_id": str(line.product.public_id),
-                "name": line.product.name,
-                "unit_price": f"{line.product.price:.2f}",
-                "quantity": line.quantity,
-                "line_total": f"{line.line_total:.2f}",
-            }
-            for line in value.lines
-        ],
-        "total": f"{value.total:.2f}",
-        "expires_at": timestamp(value.expires_at) if value.expires_at else None,
-    }
+    return _CART.to_representation(value)
 
 
 class CartApi(APIView):

@@ -4,7 +4,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from opply.common.serializers import StrictIntegerField, StrictSerializer, StrictUUIDField
+from opply.common.serializers import MoneyField, StrictIntegerField, StrictSerializer, StrictUUIDField
 from opply.orders.models import MAX_LINES_PER_ORDER, MAX_UNITS_PER_LINE
 
 
@@ -33,26 +33,33 @@ class OrderInputSerializer(StrictSerializer):
 class OrderItemSerializer(serializers.Serializer):
     product_id = serializers.UUIDField()
     product_name = serializers.CharField()
-    unit_price = serializers.DecimalField(max_digits=12, decimal_places=2)
+    unit_price = MoneyField(max_digits=12)
     quantity = serializers.IntegerField()
-    line_total = serializers.DecimalField(max_digits=14, decimal_places=2)
+    line_total = MoneyField(max_digits=14)
 
 
 class OrderSerializer(serializers.Serializer):
-    """Output only: documents the order representation in the schema."""
+    """An order with its lines."""
 
-    id = serializers.UUIDField()
+    # Renders {"order": ..., "lines": ...} or anything with those attributes
+    # (services.OrderResult): the one rendering of an order, responses and
+    # stored idempotent outcomes alike.
+
+    id = serializers.UUIDField(source="order.public_id")
     status = serializers.ChoiceField(
         choices=["pending", "confirmed", "rejected", "shipped", "cancelled"],
         help_text="pending → confirmed | rejected; confirmed → shipped | cancelled.",
+        source="order.status",
     )
-    created_at = serializers.DateTimeField()
-    status_changed_at = serializers.DateTimeField(help_text="When the order entered its current status.")
+    created_at = serializers.DateTimeField(source="order.created_at")
+    status_changed_at = serializers.DateTimeField(help_text="When the order entered its current status.", source="order.status_changed_at")
     status_reason = serializers.CharField(
-        allow_blank=True, help_text="Why it was rejected (the line that was short) or who cancelled it; empty otherwise."
+        allow_blank=True,
+        help_text="Why it was rejected (the line that was short) or who cancelled it; empty otherwise.",
+        source="order.status_reason",
     )
-    items = OrderItemSerializer(many=True)
-    total = serializers.DecimalField(max_digits=14, decimal_places=2)
+    items = OrderItemSerializer(many=True, source="lines")
+    total = MoneyField(max_digits=14, source="order.total")
 
 
 class OrderCustomerSerializer(serializers.Serializer):
@@ -78,18 +85,20 @@ class CartQuantitySerializer(StrictSerializer):
 
 
 class CartLineSerializer(serializers.Serializer):
-    product_id = serializers.UUIDField()
-    name = serializers.CharField()
-    unit_price = serializers.DecimalField(max_digits=12, decimal_places=2)
+    product_id = serializers.UUIDField(source="product.public_id")
+    name = serializers.CharField(source="product.name")
+    unit_price = MoneyField(max_digits=12, source="product.price")
     quantity = serializers.IntegerField()
-    line_total = serializers.DecimalField(max_digits=14, decimal_places=2)
+    line_total = MoneyField(max_digits=14)
 
 
 class CartSerializer(serializers.Serializer):
-    """Output only: the cart with current names and prices."""
+    """The cart with current names and prices."""
 
-    items = CartLineSerializer(many=True)
-    total = serializers.DecimalField(max_digits=14, decimal_places=2)
+    # Renders a cart.Cart.
+
+    items = CartLineSerializer(many=True, source="lines")
+    total = MoneyField(max_digits=14)
     expires_at = serializers.DateTimeField(
         allow_null=True,
         help_text="When the reservations lapse unless the cart changes; a change renews it, but never past "
