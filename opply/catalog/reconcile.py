@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 from opply.catalog import inventory
 from opply.catalog.listing import refresh_in_stock
-from opply.catalog.models import Product, Stock
-from opply.catalog.stock import OnHand
+from opply.catalog.models import Product
+from opply.catalog.stock import on_hand_batches, on_hand_of
 
 BATCH = 1000
 
@@ -38,20 +38,10 @@ def find_drift() -> list[Drift]:
     """
     reserved = inventory.reserved_by_holds()
     drift: list[Drift] = []
-    last_id = 0
-    while True:
-        rows = list(
-            Stock.objects.using("default")
-            .filter(product_id__gt=last_id)
-            .order_by("product_id")
-            .values_list("product_id", "on_hand", "version")[:BATCH]
-        )
-        if not rows:
-            break
-        last_id = rows[-1][0]
-        stored = inventory.stored_state(pid for pid, _, _ in rows)
-        flags = dict(Product.objects.using("default").filter(id__in=[pid for pid, _, _ in rows]).values_list("id", "in_stock"))
-        for pid, on_hand, _version in rows:
+    for truth in on_hand_batches(BATCH):
+        stored = inventory.stored_state(truth)
+        flags = dict(Product.objects.using("default").filter(id__in=list(truth)).values_list("id", "in_stock"))
+        for pid, on_hand in ((pid, value.on_hand) for pid, value in truth.items()):
             expected_flag = on_hand - reserved.get(pid, 0) > 0
             if flags.get(pid) is not None and flags[pid] != expected_flag:
                 drift.append(Drift(pid, "in_stock", int(flags[pid]), int(expected_flag)))
@@ -70,13 +60,7 @@ def repair(drift: list[Drift]) -> None:
     re-derive the list flag of every drifting product."""
     on_hand_ids = sorted({d.product_id for d in drift if d.field == "on_hand"})
     if on_hand_ids:
-        truth = {
-            pid: OnHand(on_hand, version)
-            for pid, on_hand, version in Stock.objects.using("default")
-            .filter(product_id__in=on_hand_ids)
-            .values_list("product_id", "on_hand", "version")
-        }
-        inventory.force_on_hand(truth)
+        inventory.force_on_hand(on_hand_of(on_hand_ids))
     for d in drift:
         if d.field == "reserved":
             inventory.set_reserved(d.product_id, d.expected)

@@ -36,7 +36,15 @@ from opply.catalog import availability, inventory
 from opply.catalog.keys import CART_HOLDER_PREFIX, ORDER_HOLDER_PREFIX
 from opply.catalog.listing import refresh_after_change, refresh_in_stock
 from opply.catalog.models import Product, Stock
-from opply.catalog.stock import Movement, OnHand, StockAboveLimit, StockShortage, apply_stock_movements, write_ledger
+from opply.catalog.stock import (
+    Movement,
+    OnHand,
+    StockAboveLimit,
+    StockShortage,
+    apply_stock_movements,
+    on_hand_batches,
+    write_ledger,
+)
 
 __all__ = [
     "BatchOutcome",
@@ -248,22 +256,12 @@ def rebuild(product_ids: Iterable[int]) -> None:
 def rebuild_all(*, batch: int = 1000) -> Iterator[list[int]]:
     """:func:`rebuild` for every product, in batches of ``batch`` (product-id
     order); yields each batch's ids once it is applied. Raises :class:`StoreUnavailable`."""
-    last_id = 0
-    while True:
-        rows = list(
-            Stock.objects.using("default")
-            .filter(product_id__gt=last_id)
-            .order_by("product_id")
-            .values_list("product_id", "on_hand", "version")[:batch]
-        )
-        if not rows:
-            return
-        last_id = rows[-1][0]
+    for values in on_hand_batches(batch):
         try:
-            _publish(inventory.sync_on_hand_restoring({pid: OnHand(on_hand, version) for pid, on_hand, version in rows}))
+            _publish(inventory.sync_on_hand_restoring(values))
         except RedisError as exc:
             raise StoreUnavailable(str(exc)) from exc
-        yield [pid for pid, _, _ in rows]
+        yield list(values)
 
 
 def register_pending_holds(source: Callable[[list[UUID]], list[tuple[str, dict[UUID, int]]]], *, any_pending: Callable[[], bool]) -> None:

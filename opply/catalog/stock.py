@@ -8,7 +8,7 @@ is the last word: ``on_hand`` never goes below zero, whatever Redis says.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from django.db import connection
@@ -102,6 +102,23 @@ def apply_stock_movements(
                 raise StockAboveLimit(movement.product_id) if movement.delta > 0 else StockShortage(movement.product_id)
             on_hand[movement.product_id] = OnHand(*row)
     return on_hand
+
+
+def on_hand_batches(batch: int = 1000) -> Iterator[dict[int, OnHand]]:
+    """Every product's committed on-hand stock, from the primary, ``batch``
+    products at a time in product-id order (keyset: no OFFSET to rescan)."""
+    last_id = 0
+    while True:
+        rows = list(
+            Stock.objects.using("default")
+            .filter(product_id__gt=last_id)
+            .order_by("product_id")
+            .values_list("product_id", "on_hand", "version")[:batch]
+        )
+        if not rows:
+            return
+        last_id = rows[-1][0]
+        yield {pid: OnHand(on_hand, version) for pid, on_hand, version in rows}
 
 
 def on_hand_of(product_ids: Iterable[int]) -> dict[int, OnHand]:
