@@ -1,4 +1,4 @@
-"""Prepare the orders benchmark's data in the bench database (run by run.sh).
+"""Prepare the orders benchmark's data in the bench database (bench/run.py orders and bench/fulfilment/run.sh run it).
 
 Idempotent: run it before every benchmark run. It
 
@@ -12,7 +12,7 @@ Idempotent: run it before every benchmark run. It
   the environment), so no login request runs during the benchmark;
 * writes, in ``--work-dir``: ``tokens.txt``, ``hot.txt`` and ``spread.txt``
   (one value a line, for the wrk script) and ``prepare.json`` (the customers,
-  each product's starting on-hand and the run's start time, for verify.py).
+  each product's starting on-hand and the run's start time, for the verification).
 
 Usage: ``python bench/orders/prepare.py --work-dir DIR [--spread 1000] [--customers 64]
 [--hot-stock 5000000] [--spread-stock 100000]``, with the benchmark's environment.
