@@ -56,19 +56,20 @@ def tsquery(term: str) -> str | None:
     return " & ".join(f"{word}:*" for word in found) if found else None
 
 
-def filter_search(queryset: QuerySet, term: str) -> QuerySet:
+def filter_search(queryset: QuerySet, term: str) -> tuple[QuerySet, bool]:
     """The product whose SKU is exactly ``term`` (any case), else the
-    products whose names contain every word of it (as a word prefix)."""
+    products whose names contain every word of it (as a word prefix); and
+    whether that is a full-text search."""
     from opply.catalog.models import Product
 
     sku = term.strip().upper()
     by_sku = Product.objects.filter(condition('UPPER("catalog"."product"."sku"::text) = %s', [sku])).values_list("id", flat=True).first()
     if by_sku is not None:
-        return queryset.filter(id=by_sku)
+        return queryset.filter(id=by_sku), False
     query = tsquery(term)
     if query is None:
-        return queryset.none()
-    return queryset.filter(condition(f"{VECTOR_SQL} @@ to_tsquery('simple'::regconfig, %s)", [query]))
+        return queryset.none(), False
+    return queryset.filter(condition(f"{VECTOR_SQL} @@ to_tsquery('simple'::regconfig, %s)", [query])), True
 
 
 def condition(sql: str, params: list[Any]) -> RawSQL:

@@ -122,6 +122,9 @@ class FilteredProducts:
     queryset: QuerySet[Product]  # filtered, not ordered
     ordering: Ordering | None  # None: not given (a search may then rank)
     search: str | None  # the tsquery of ?search=, if any
+    # The same filters without a full-text search (None: the list is no
+    # full-text search; an exact SKU is not one): see _first_matches.
+    unsearched: QuerySet[Product] | None = None
 
 
 def product_queryset(query: ProductQuery) -> FilteredProducts:
@@ -146,7 +149,11 @@ def product_queryset(query: ProductQuery) -> FilteredProducts:
     if in_stock is not None:
         queryset = queryset.filter(in_stock=in_stock)
     term = (filterset.form.cleaned_data.get("search") or "").strip()
-    return FilteredProducts(queryset, Ordering.parse(orderings[0]) if orderings else None, search.tsquery(term) if term else None)
+    ordering = Ordering.parse(orderings[0]) if orderings else None
+    if not term:
+        return FilteredProducts(queryset, ordering, None)
+    searched, full_text = search.filter_search(queryset, term)
+    return FilteredProducts(searched, ordering, search.tsquery(term), queryset if full_text else None)
 
 
 def _in_stock_mode(requested: str | None, *, is_staff: bool) -> bool | None:
@@ -238,19 +245,34 @@ def _build_page(query: ProductQuery, cached: cache.CachedPage) -> dict[str, Any]
     # A reversed page (previous) walks the index backwards from the position.
     backwards = position is not None and position.reverse
     descending = ordering.descending != backwards
-    if position is not None:
-        column, placeholder = _KEY_SQL[ordering.key]
-        params = [filtered.search] if ordering.key == "relevance" else []
-        queryset = queryset.filter(
-            search.condition(
-                f'({column}, "catalog"."product"."public_id") {"<" if descending else ">"} ({placeholder}, %s::uuid)',
-                [*params, _sql_value(position.value), str(position.public_id)],
+
+    def ordered(queryset: QuerySet[Product], *, walk: bool = True) -> QuerySet[Product]:
+        """From the position on (keyset), in the ordering: one index walk
+        (``walk=False``: the same order through an expression no index has,
+        so that PostgreSQL fetches the matches of a search and sorts them)."""
+        if position is not None:
+            column, placeholder = _KEY_SQL[ordering.key]
+            params = [filtered.search] if ordering.key == "relevance" else []
+            queryset = queryset.filter(
+                search.condition(
+                    f'({column}, "catalog"."product"."public_id") {"<" if descending else ">"} ({placeholder}, %s::uuid)',
+                    [*params, _sql_value(position.value), str(position.public_id)],
+                )
             )
-        )
-    sign = "-" if descending else ""
-    queryset = queryset.order_by(f"{sign}{SORT_FIELDS[ordering.key]}", f"{sign}public_id")
+        sign = "-" if descending else ""
+        if walk or ordering.key == "relevance":
+            return queryset.order_by(f"{sign}{SORT_FIELDS[ordering.key]}", f"{sign}public_id")
+        key = RawSQL(_UNINDEXED_SQL[ordering.key], [], output_field=FloatField())  # noqa: S611 - constant SQL
+        return queryset.order_by(key.desc() if descending else key.asc(), f"{sign}public_id")
+
     offset = 0 if position is not None else (query.page - 1) * query.page_size
-    values = list(queryset.values(*fields)[offset : offset + query.page_size + 1])
+    wanted = slice(offset, offset + query.page_size + 1)
+    values = None
+    searching = filtered.unsearched is not None and ordering.key != "relevance"
+    if searching:
+        values = _first_matches(ordered(queryset), ordered(filtered.unsearched), fields, wanted)
+    if values is None:
+        values = list(ordered(queryset, walk=not searching).values(*fields)[wanted])
     more = len(values) > query.page_size
     values = values[: query.page_size]
     if backwards:
@@ -271,6 +293,38 @@ def _build_page(query: ProductQuery, cached: cache.CachedPage) -> dict[str, Any]
         "next": token(values[-1], reverse=False) if has_next and values else None,
         "previous": token(values[0], reverse=True) if has_previous and values else None,
     }
+
+
+# How many rows of the list a search first looks through, in the list's order.
+SEARCH_WINDOW = 2000
+# The sort keys as expressions of equal order that no index serves.
+_UNINDEXED_SQL = {
+    "name": """("catalog"."product"."name" || '')""",
+    "price": '("catalog"."product"."price" + 0)',
+    "created_at": """("catalog"."product"."created_at" + interval '0')""",
+}
+
+
+def _first_matches(
+    searched: QuerySet[Product], unsearched: QuerySet[Product], fields: list[str], wanted: slice
+) -> list[dict[str, Any]] | None:
+    """The wanted rows of a full-text search in an ordering, found cheaply, or None.
+
+    PostgreSQL's two ways are both unbounded: walk the ordering's index and
+    test each row (cheap while matches are common all along the order, a
+    read of the whole list when they are not: the matches of "smoked" come
+    after every name before "S", and a word whose products are all sold out
+    has none at all), or fetch every match from the search index and sort
+    them (cost grows with the matches: 60,000 for a common word). So: look
+    for the rows among the first SEARCH_WINDOW rows of the list in the order
+    (a bounded walk); if they are all there, they are the answer. Otherwise
+    (None) the caller fetches every match from the search index and sorts
+    them: the matches are then rare along this order, which usually means
+    few (a correlated word, "smoked" by name, is the expensive case left).
+    """
+    window = unsearched.values("id")[: SEARCH_WINDOW + wanted.start]
+    rows = list(searched.filter(id__in=window).values(*fields)[wanted])
+    return rows if len(rows) == wanted.stop - wanted.start else None
 
 
 def _sql_value(value: Any) -> Any:
