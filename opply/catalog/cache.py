@@ -74,9 +74,7 @@ def read_page(digest: str, tag: str | None) -> CachedPage:
     if raw is None:
         return CachedPage(version, None, generation)
     page = json.loads(raw)
-    available = {
-        row["pk"]: int(stock[2 * i]) - int(stock[2 * i + 1] or 0) for i, row in enumerate(page["rows"]) if stock[2 * i] is not None
-    }
+    available = {pk: int(stock[2 * i]) - int(stock[2 * i + 1] or 0) for i, pk in enumerate(page["pks"]) if stock[2 * i] is not None}
     return CachedPage(version, page, generation, available)
 
 

@@ -2,8 +2,8 @@
 -- KEYS: catalog version key.
 -- ARGV: page digest, the page's cache tag ('' for none).
 -- Returns {version or false, generation, page or false, on_hand, reserved, on_hand, reserved, ...}
---   (the tag's generation, '0' when never bumped; one pair per row of the
---   page, from its availability key; a missing key reads as false and the
+--   (the tag's generation, '0' when never bumped; one pair per product of
+--   the page (its 'pks'), from its availability key; a missing key reads as false and the
 --   caller rebuilds it)
 
 local version = redis.call('GET', KEYS[1])
@@ -15,8 +15,8 @@ end
 local page = redis.call('GET', PAGE_KEY_PREFIX .. version .. ':' .. generation .. ':' .. ARGV[1])
 local out = {version, generation, page}
 if page then
-  for _, row in ipairs(cjson.decode(page)['rows']) do
-    local v = redis.call('HMGET', PRODUCT_KEY_PREFIX .. row['pk'] .. PRODUCT_KEY_SUFFIX, 'on_hand', 'reserved')
+  for _, pk in ipairs(cjson.decode(page)['pks']) do
+    local v = redis.call('HMGET', PRODUCT_KEY_PREFIX .. pk .. PRODUCT_KEY_SUFFIX, 'on_hand', 'reserved')
     table.insert(out, v[1]); table.insert(out, v[2])
   end
 end
