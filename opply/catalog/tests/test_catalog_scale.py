@@ -239,3 +239,23 @@ def test_the_hand_built_row_equals_the_serializers_output(customer_client):
     assert listed == json.loads(json.dumps(ProductSerializer(fresh).data))
     assert detail == json.loads(json.dumps(ProductDetailSerializer(fresh).data))
     assert detail["created_at"].endswith("Z") and detail["updated_at"].endswith("Z")
+
+
+@pytest.mark.parametrize("ordering", ORDERINGS)
+def test_a_search_pages_the_same_whether_its_rows_are_among_the_first_of_the_list_or_not(customer_client, monkeypatch, ordering):
+    from opply.common.redis import get_redis
+
+    smoked = [make_product(name=f"Smoked item {n % 4}", price=f"{n % 5}.00") for n in range(10)]
+    for n in range(20):
+        make_product(name=f"Plain item {n % 4}", price=f"{n % 5}.00")
+    url = f"{LIST}?search=smo&ordering={ordering}&page_size=3"
+
+    monkeypatch.setattr(selectors, "SEARCH_WINDOW", 100)  # every page found in the first rows
+    found_early = walk(customer_client, url)
+    third = customer_client.get(url + "&page=3").json()
+    monkeypatch.setattr(selectors, "SEARCH_WINDOW", 1)  # never: every match fetched and sorted
+    get_redis().flushdb()
+
+    assert walk(customer_client, url) == found_early
+    assert customer_client.get(url + "&page=3").json()["results"] == third["results"]
+    assert sorted(pid for page in found_early for pid in page) == sorted(str(p.public_id) for p in smoked)
