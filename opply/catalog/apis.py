@@ -55,9 +55,9 @@ PRODUCT_LIST_PARAMETERS = [
     OpenApiParameter(
         "search",
         {"type": "string", "maxLength": 100},
-        description='Words of the name or SKU, any case, each matching the start of a word (`oat mi` finds "Oat milk 1L"), '
-        "or an exact SKU. Without `ordering`, a search of at most 1,000 matches is ranked by relevance, a broader one "
-        "ordered by name.",
+        description="A product's exact SKU (any case: that product only), or words of the name, any case, each matching the "
+        'start of a word (`oat mi` finds "Oat milk 1L"). Without `ordering`, a search of at most 1,000 matches is ranked by '
+        "relevance, a broader one lists the newest first.",
     ),
     OpenApiParameter(
         "ordering",

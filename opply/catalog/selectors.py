@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID
 
-from django.db.models import FloatField, QuerySet
+from django.db.models import BooleanField, F, FloatField, Func, QuerySet
 from django.db.models.expressions import RawSQL
 from django.http import Http404, QueryDict
 from rest_framework.exceptions import ValidationError
@@ -44,14 +44,29 @@ EXACT_COUNT_LIMIT = 1000
 # few, so the cut-off sits at the limit itself.
 ESTIMATE_ONLY_ABOVE = EXACT_COUNT_LIMIT
 
-# The row comparison of a keyset page, per sort key: PostgreSQL walks the
-# (key, public_id) index from the position, whatever its depth.
-_KEY_SQL = {
-    "name": ('"catalog"."product"."name"', "%s"),
-    "price": ('"catalog"."product"."price"', "%s::numeric"),
-    "created_at": ('"catalog"."product"."created_at"', "%s::timestamptz"),
-    "relevance": (search.RANK_SQL, "%s::real"),
-}
+# The type of a position's value in the row comparison of a keyset page.
+_KEY_PLACEHOLDER = {"name": "%s", "price": "%s::numeric", "created_at": "%s::timestamptz", "relevance": "%s::real"}
+
+
+class KeysetAfter(Func):
+    """``(key, public_id) > (value, id)`` (or ``<``): a row comparison, which
+    PostgreSQL matches to the (key, public_id) index and walks from the
+    position, whatever its depth. The ORM has no such lookup; as an
+    expression its columns are compiled by the query that uses it, so they
+    name the right table also inside a subquery (the search window)."""
+
+    output_field = BooleanField()
+
+    def __init__(self, key: Any, *, descending: bool, placeholder: str, value: Any, public_id: UUID) -> None:
+        super().__init__(key, F("public_id"))
+        self.operator = "<" if descending else ">"
+        self.placeholder = placeholder
+        self.position = [value, str(public_id)]
+
+    def as_sql(self, compiler: Any, connection: Any, **extra_context: Any) -> tuple[str, list[Any]]:
+        (key_sql, key_params), (id_sql, id_params) = (compiler.compile(e) for e in self.get_source_expressions())
+        sql = f"({key_sql}, {id_sql}) {self.operator} ({self.placeholder}, %s::uuid)"
+        return sql, [*key_params, *id_params, *self.position]
 
 
 # Part of every page's cache key: a deploy that changes what a cached page
@@ -255,12 +270,14 @@ def _build_page(query: ProductQuery, cached: cache.CachedPage) -> dict[str, Any]
         (``walk=False``: the same order through an expression no index has,
         so that PostgreSQL fetches the matches of a search and sorts them)."""
         if position is not None:
-            column, placeholder = _KEY_SQL[ordering.key]
-            params = [filtered.search] if ordering.key == "relevance" else []
+            key = F("rank") if ordering.key == "relevance" else F(SORT_FIELDS[ordering.key])
             queryset = queryset.filter(
-                search.condition(
-                    f'({column}, "catalog"."product"."public_id") {"<" if descending else ">"} ({placeholder}, %s::uuid)',
-                    [*params, _sql_value(position.value), str(position.public_id)],
+                KeysetAfter(
+                    key,
+                    descending=descending,
+                    placeholder=_KEY_PLACEHOLDER[ordering.key],
+                    value=_sql_value(position.value),
+                    public_id=position.public_id,
                 )
             )
         sign = "-" if descending else ""
