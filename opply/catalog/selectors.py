@@ -306,6 +306,11 @@ def _build_page(query: ProductQuery, cached: cache.CachedPage) -> dict[str, Any]
         return ProductCursorPagination().token(Position(ordering, key, row["public_id"], reverse))
 
     has_next = (more and not backwards) or (backwards and bool(values))
+    if not exact and position is None and not more:
+        # The last page of a page-numbered list: its rows end the list, so
+        # the count is known exactly now (an estimate can be far off).
+        count, exact = offset + len(values), True
+        cache.write_count(cached, query.count_digest(), count, exact)
     has_previous = (more and backwards) or (not backwards and (position is not None or query.page > 1))
     return {
         "count": count,

@@ -159,7 +159,8 @@ def test_the_count_is_exact_when_cheap_and_an_estimate_flagged_as_such_otherwise
     assert customer_client.get(LIST).json()["count_exact"] is True
 
     monkeypatch.setattr(selectors, "EXACT_COUNT_LIMIT", 3)
-    body = customer_client.get(LIST, {"in_stock": "true"}).json()  # another list: not cached
+    # another list (not cached), and not its last page (that would make it exact)
+    body = customer_client.get(LIST, {"in_stock": "true", "page_size": 2}).json()
 
     assert body["count_exact"] is False
     assert body["count"] >= 4  # never below what was counted
@@ -259,3 +260,31 @@ def test_a_search_pages_the_same_whether_its_rows_are_among_the_first_of_the_lis
     assert walk(customer_client, url) == found_early
     assert customer_client.get(url + "&page=3").json()["results"] == third["results"]
     assert sorted(pid for page in found_early for pid in page) == sorted(str(p.public_id) for p in smoked)
+
+
+def test_a_ranked_search_walks_by_cursor_without_gaps_or_duplicates(customer_client):
+    matches = [make_product(name="Oat " * (1 + n % 3) + f"bar {n}") for n in range(14)]
+    make_product(name="Rice")
+
+    pages = walk(customer_client, f"{LIST}?search=oat&page_size=4")
+    seen = [pid for page in pages for pid in page]
+    back = walk(customer_client, customer_client.get(f"{LIST}?search=oat&page_size=4&page=4").json()["previous"], link="previous")
+
+    assert sorted(seen) == sorted(str(p.public_id) for p in matches)
+    assert back == pages[-2::-1]
+    assert seen[:4] == [
+        str(p.public_id) for p in sorted(matches[2::3], key=lambda p: str(p.public_id), reverse=True)
+    ]  # "Oat Oat Oat" first
+
+
+def test_the_last_page_of_an_estimated_list_makes_its_count_exact(customer_client, monkeypatch):
+    for _ in range(5):
+        make_product()
+    monkeypatch.setattr(selectors, "ESTIMATE_ONLY_ABOVE", -1)  # every list estimated
+
+    first = customer_client.get(LIST, {"page_size": 3}).json()
+    last = customer_client.get(LIST, {"page_size": 3, "page": 2}).json()
+
+    assert first["count_exact"] is False
+    assert (last["count"], last["count_exact"]) == (5, True)
+    assert customer_client.get(LIST, {"page_size": 3}).json()["count_exact"] is False  # that page is cached as it was
