@@ -8,7 +8,7 @@ middleware and the two Redis timers of a cached first page do per request
 multi-process mode (values written to memory-mapped files), against a
 process-local registry for comparison.
 
-    flock -x /work/coord/cpu.lock .venv/bin/python -m bench.observability.overhead
+    flock -x /tmp/opply-bench.lock .venv/bin/python -m bench.observability.overhead
 """
 
 from __future__ import annotations
