@@ -64,10 +64,16 @@ def _reset_database_connections() -> None:
             conn.close()
 
 
-def order_id_of(body: Any) -> uuid.UUID | None:
+def order_id_of(message: Any) -> uuid.UUID | None:
+    """The order a message names: its ``order_id`` header (set by the outbox),
+    else the body's ``order.id`` (decoded only then); None if neither is a UUID."""
     try:
-        return uuid.UUID(body["order"]["id"])
+        return uuid.UUID((message.headers or {})["order_id"])
     except (TypeError, KeyError, ValueError, AttributeError):
+        pass
+    try:
+        return uuid.UUID(message.payload["order"]["id"])
+    except Exception:  # noqa: BLE001 - an undecodable body names no order either
         return None
 
 
@@ -80,7 +86,7 @@ def process(messages: list[Any], *, sleep: Any = time.sleep) -> None:
 
     named: list[tuple[Any, uuid.UUID]] = []
     for message in messages:
-        order_id = order_id_of(message.payload)
+        order_id = order_id_of(message)
         if order_id is None:
             logger.error("fulfilment: dead-lettering a message that names no order: %r", message.body[:200])
             message.reject(requeue=False)
@@ -148,7 +154,9 @@ class FulfilmentConsumer(bootsteps.ConsumerStep):
             Consumer(
                 channel,
                 queues=[queue],
-                callbacks=[self._on_message],
+                # on_message: the raw message, its body decoded only if it has
+                # no order_id header (see order_id_of).
+                on_message=self._on_message,
                 accept=["json"],
                 prefetch_count=settings.FULFILMENT_BATCH_SIZE * 2,
             )
@@ -178,7 +186,7 @@ class FulfilmentConsumer(bootsteps.ConsumerStep):
         self.stop(c)
         super().shutdown(c)
 
-    def _on_message(self, body: Any, message: Any) -> None:
+    def _on_message(self, message: Any) -> None:
         from django.conf import settings
 
         self._buffer.append(message)

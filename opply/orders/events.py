@@ -57,7 +57,8 @@ def _timestamp(value: datetime) -> str:
     return value.replace(tzinfo=None).isoformat() + "Z"
 
 
-def payload(order: Order, lines: Iterable[OrderLine], *, occurred_at: datetime | None = None) -> dict[str, Any]:
+def payload(order: Any, lines: Iterable[Any], *, occurred_at: datetime | None = None) -> dict[str, Any]:
+    """The event of the status ``order`` is in (an :class:`Order` and its lines, or the fulfilment batch's light copies)."""
     topic = TOPICS[order.status]
     return {
         "event": topic,

@@ -157,6 +157,9 @@ class _Publisher:
                 serializer="json",
                 delivery_mode=2,
                 message_id=str(message.body.get("event_id", message.id)),
+                # The order's id, readable without decoding the body (the
+                # fulfilment consumer reads thousands a second).
+                headers={"order_id": message.body.get("order", {}).get("id")},
                 retry=False,
             )
         self.channel.tx_commit()
