@@ -196,7 +196,11 @@ class CeleryWorker:
         return self.directory / "worker.log"
 
     def start(self) -> CeleryWorker:
-        environment = app_environment(self.redis_url, CART_SWEEP_SECONDS=str(self.sweep_seconds), CELERY_QUEUE=self.queue)
+        # No fulfilment consumer: these workers sweep carts (sync mode), and
+        # each would leave a durable queue of its own on the shared broker.
+        environment = app_environment(
+            self.redis_url, CART_SWEEP_SECONDS=str(self.sweep_seconds), CELERY_QUEUE=self.queue, FULFILMENT_CONSUMER="false"
+        )
         with self.log.open("a") as log:
             self.process = subprocess.Popen(  # noqa: S603
                 [

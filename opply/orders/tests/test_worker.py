@@ -32,6 +32,8 @@ def worker(tmp_path):
         "CART_SWEEP_SECONDS": "0.5",
         # A queue of its own, so that no other worker on this broker takes the tasks.
         "CELERY_QUEUE": queue,
+        # The sweeper only: no fulfilment queue of its own left on the broker.
+        "FULFILMENT_CONSUMER": "false",
     }
     process = subprocess.Popen(  # noqa: S603
         [
