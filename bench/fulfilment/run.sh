@@ -5,7 +5,7 @@
 # oversell, ledger = order lines, store = database, no hold left, every order
 # confirmed or rejected.
 #
-#   flock -x /work/coord/cpu.lock bash bench/fulfilment/run.sh     (shared machines: take the CPU)
+#   flock -x /tmp/opply-bench.lock bash bench/fulfilment/run.sh     (shared machines: take the CPU)
 #
 # A script to run by hand, never part of the test suite. It uses its own
 # database (BENCH_DATABASE, default opply_bench_fulfilment), its own
