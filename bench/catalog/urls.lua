@@ -14,31 +14,14 @@
 
 dofile(os.getenv("WRK_REPORT_LUA") or "bench/common/wrk_report.lua")
 
-local base_setup, base_init, base_response, base_done = setup, init, response, done
-local all_threads = {}
-local thread_count = 0
-
-function setup(thread)
-  base_setup(thread)
-  thread_count = thread_count + 1
-  thread:set("thread_id", thread_count)
-  table.insert(all_threads, thread)
-end
+local base_init, base_response, base_done = init, response, done
 
 local paths
 
 function init(args)
   base_init(args)
   assert(args[1], "usage: -- PATHS_FILE")
-  paths = {}
-  local file = assert(io.open(args[1], "r"), "cannot open " .. tostring(args[1]))
-  for line in file:lines() do
-    if line ~= "" then
-      table.insert(paths, line)
-    end
-  end
-  file:close()
-  assert(#paths > 0, args[1] .. " is empty")
+  paths = read_lines(args[1])
   -- globals: done() reads them through thread:get()
   cache_hit, cache_miss, cache_other = 0, 0, 0
   math.randomseed(os.time() * 1000 + thread_id * 7919)
@@ -63,7 +46,7 @@ end
 function done(summary, latency, requests)
   base_done(summary, latency, requests)
   local hit, miss, other = 0, 0, 0
-  for _, thread in ipairs(all_threads) do
+  for _, thread in ipairs(wrk_threads) do
     hit = hit + (thread:get("cache_hit") or 0)
     miss = miss + (thread:get("cache_miss") or 0)
     other = other + (thread:get("cache_other") or 0)

@@ -8,11 +8,30 @@
 -- response() hook. It costs a little client CPU per response, the same for
 -- every scenario, so the ratios between scenarios are unaffected.
 
-local threads = {}
+-- Every wrk thread, for done() to collect from: global, so that the scripts
+-- that extend this one (dofile) read their own per-thread counters too.
+wrk_threads = {}
 
--- Runs in the main Lua state once per wrk thread, before the run starts.
+-- Runs in the main Lua state once per wrk thread, before the run starts; each
+-- thread learns its number (1, 2, ...) as the global thread_id.
 function setup(thread)
-  table.insert(threads, thread)
+  table.insert(wrk_threads, thread)
+  thread:set("thread_id", #wrk_threads)
+end
+
+-- The non-empty lines of a file (the URL, token and product lists the
+-- benchmarks hand to wrk); an empty list is an error.
+function read_lines(path)
+  local lines = {}
+  local file = assert(io.open(path, "r"), "cannot open " .. tostring(path))
+  for line in file:lines() do
+    if line ~= "" then
+      table.insert(lines, line)
+    end
+  end
+  file:close()
+  assert(#lines > 0, path .. " is empty")
+  return lines
 end
 
 -- Each wrk thread has its own Lua state: these globals are per thread and are
@@ -34,7 +53,7 @@ end
 function done(summary, latency, requests)
   local bad = 0
   local by_status = {}
-  for _, thread in ipairs(threads) do
+  for _, thread in ipairs(wrk_threads) do
     bad = bad + (thread:get("non2xx") or 0)
     for code, count in pairs(thread:get("statuses") or {}) do
       by_status[code] = (by_status[code] or 0) + count

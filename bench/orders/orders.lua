@@ -24,29 +24,7 @@
 
 dofile(os.getenv("WRK_REPORT_LUA") or "bench/common/wrk_report.lua")
 
-local base_setup, base_init, base_done = setup, init, done
-local all_threads = {}
-local thread_count = 0
-
-function setup(thread)
-  base_setup(thread)
-  thread_count = thread_count + 1
-  thread:set("thread_id", thread_count)
-  table.insert(all_threads, thread)
-end
-
-local function read_lines(path)
-  local lines = {}
-  local file = assert(io.open(path, "r"), "cannot open " .. tostring(path))
-  for line in file:lines() do
-    if line ~= "" then
-      table.insert(lines, line)
-    end
-  end
-  file:close()
-  assert(#lines > 0, path .. " is empty")
-  return lines
-end
+local base_init, base_done = init, done
 
 -- Per-thread state (each wrk thread has its own Lua state).
 local auth_headers, bodies, key_prefix, path
@@ -86,7 +64,7 @@ end
 function done(summary, latency, requests)
   base_done(summary, latency, requests)
   local total = 0
-  for _, thread in ipairs(all_threads) do
+  for _, thread in ipairs(wrk_threads) do
     total = total + (thread:get("sent") or 0)
   end
   io.write(string.format('WRK_SENT {"sent":%d,"unanswered":%d}\n', total, total - summary.requests))
