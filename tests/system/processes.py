@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
 import os
@@ -11,11 +10,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from opply.common.testing_workers import CeleryWorkerProcess, session_topology
 from tests.system.cluster import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,12 +22,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def app_environment(redis_url: str, **overrides: str) -> dict[str, str]:
     """The environment of a process of the app under test: test settings, the
-    suite's PostgreSQL pair (already in ``os.environ``), the given Redis."""
+    suite's PostgreSQL pair (already in ``os.environ``), the given Redis, the
+    session's order-events topology on the broker."""
     environment = {k: v for k, v in os.environ.items() if k not in ("PROCESS_ROLE", "DJANGO_SETTINGS_MODULE")}
     environment.update(
         DJANGO_SETTINGS_MODULE="config.settings.test",
         TEST_REDIS_URL=redis_url,
         DJANGO_LOG_LEVEL="WARNING",
+        **session_topology(),
         **overrides,
     )
     return environment
@@ -181,71 +182,14 @@ class Gunicorn:
         return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, parsed, time.monotonic() - started)
 
 
-@dataclass
-class CeleryWorker:
+class CeleryWorker(CeleryWorkerProcess):
     """``celery -A config worker --beat`` on a queue of its own, as ``make worker`` runs it."""
 
-    redis_url: str
-    sweep_seconds: float = 0.5
-    queue: str = field(default_factory=lambda: f"opply-system-{uuid.uuid4().hex[:8]}")
-    process: subprocess.Popen | None = None  # type: ignore[type-arg]
-    directory: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="opply-worker-")))
-
-    @property
-    def log(self) -> Path:
-        return self.directory / "worker.log"
-
-    def start(self) -> CeleryWorker:
-        # No fulfilment consumer: these workers sweep carts (sync mode), and
-        # each would leave a durable queue of its own on the shared broker.
-        environment = app_environment(
-            self.redis_url, CART_SWEEP_SECONDS=str(self.sweep_seconds), CELERY_QUEUE=self.queue, FULFILMENT_CONSUMER="false"
-        )
-        with self.log.open("a") as log:
-            self.process = subprocess.Popen(  # noqa: S603
-                [
-                    sys.executable,
-                    *("-m", "celery", "-A", "config", "worker", "--beat"),
-                    # A node name of its own: two celery@<host> on one broker
-                    # fight over their control queue.
-                    *("--hostname", f"{self.queue}@%h"),
-                    *("--loglevel", "INFO", "--concurrency", "1"),
-                    *("--schedule", str(self.directory / "beat")),
-                ],
-                cwd=ROOT,
-                env=environment,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        return self
-
-    def kill(self) -> None:
-        """SIGKILL the worker and everything it forked (pool, embedded beat): a node lost."""
-        if self.process is None:
-            return
-        for pid in [*children_of(self.process.pid), self.process.pid]:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
-        self.process = None
-
-    def stop(self) -> None:
-        if self.process is not None:
-            children = children_of(self.process.pid)
-            _stop(self.process)
-            for pid in children:  # whatever outlived its parent
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-        self.process = None
+    def __init__(self, redis_url: str, sweep_seconds: float = 0.5) -> None:
+        # No fulfilment consumer: these workers sweep carts (sync mode).
+        environment = app_environment(redis_url, CART_SWEEP_SECONDS=str(sweep_seconds), FULFILMENT_CONSUMER="false")
+        super().__init__(environment, beat=True, prefix="opply-system")
 
     def cleanup(self) -> None:
         """Stop, and remove the worker's files and its queue from the broker."""
-        from django.conf import settings
-        from kombu import Connection
-
         self.stop()
-        for entry in self.directory.iterdir():
-            entry.unlink(missing_ok=True)
-        self.directory.rmdir()
-        with Connection(settings.CELERY_BROKER_URL, connect_timeout=5) as connection:
-            connection.default_channel.queue_delete(self.queue)

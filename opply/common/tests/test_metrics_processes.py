@@ -15,15 +15,13 @@ import sys
 import time
 import urllib.error
 import urllib.request
-import uuid
 from pathlib import Path
 
 import pytest
-from django.conf import settings
-from django.db import connection
 
 from deploy.ports import free_port
 from opply.catalog.tests.factories import make_product
+from opply.common.testing_workers import CeleryWorkerProcess, process_environment
 from opply.orders.tests.helpers import available
 from opply.orders.tests.test_cart import add, expire_cart
 
@@ -34,14 +32,7 @@ HEALTH_LIVE = re.compile(r'^opply_http_requests_total\{method="GET",route="healt
 
 
 def _environment(**extra: str) -> dict[str, str]:
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "TEST_REDIS_URL": settings.REDIS_URL,
-        **extra,
-    }
+    env = process_environment()
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     env.update(extra)
     return env
@@ -155,9 +146,8 @@ def test_without_a_directory_gunicorn_makes_its_own_and_removes_it(tmp_path):
 @pytest.fixture
 def metrics_worker(tmp_path):
     port = free_port()
-    env = _environment(
+    environment = _environment(
         CART_SWEEP_SECONDS="0.5",
-        CELERY_QUEUE=f"opply-test-{uuid.uuid4().hex[:8]}",
         CELERY_METRICS_PORT=str(port),
         CELERY_METRICS_ADDR="127.0.0.1",
         # Loopback is not in the list: only the token opens the exporter here.
@@ -165,21 +155,8 @@ def metrics_worker(tmp_path):
         METRICS_BEARER_TOKEN="worker-metrics-token",
         PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "worker-metrics"),
     )
-    command = [sys.executable, "-m", "celery", "-A", "config", "worker", "--beat", "--loglevel", "INFO", "--concurrency", "2"]
-    process = subprocess.Popen(  # noqa: S603
-        [*command, "--hostname", f"metrics-{uuid.uuid4().hex[:8]}@%h", "--schedule", str(tmp_path / "beat")],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    yield process, f"http://127.0.0.1:{port}/metrics"
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    with CeleryWorkerProcess(environment, beat=True, concurrency=2) as worker:
+        yield worker.process, f"http://127.0.0.1:{port}/metrics"
 
 
 def test_a_prefork_worker_exports_its_tasks_and_the_sweepers_work(metrics_worker, customer_client, customer):

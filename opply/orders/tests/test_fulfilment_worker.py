@@ -77,6 +77,7 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_applies_nothing_twice(custo
         worker = Worker(FULFILMENT_BATCH_SIZE=50).start()
         worker.wait_for(lambda: _waiting_on_a_lock(), timeout=60, what="the batch to block on the stock row")
         worker.kill()
+        worker.stop()  # its files and task queue (the killed one acked nothing)
         blocker.execute("ROLLBACK")
 
     assert pending() == 120  # the killed batch rolled back whole
