@@ -434,7 +434,10 @@ def reset_services(ctx: Context, *, create: bool) -> None:
     redis.Redis.from_url(ctx.redis_url).flushdb()
     with Connection(ctx.broker_url, connect_timeout=5) as broker:
         # Deleting a queue that does not exist is not an error in AMQP 0-9-1.
-        broker.default_channel.queue_delete(ctx.queue)
+        # The worker's task queue, and the fulfilment queues its consumer
+        # derives from that name (settings FULFILMENT_QUEUE).
+        for queue in (ctx.queue, f"{ctx.queue}.fulfilment", f"{ctx.queue}.fulfilment.dead"):
+            broker.default_channel.queue_delete(queue)
 
 
 def main() -> int:
