@@ -202,6 +202,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("INVENTORY_DRIFT_CHECK_SECONDS", default=900.0),
         "options": {"expires": 600},
     },
+    "settle-stray-order-holds": {
+        "task": "opply.orders.tasks.settle_stray_order_holds",
+        "schedule": 60.0,
+        "options": {"expires": 50},
+    },
     "relay-outbox": {
         "task": "opply.orders.tasks.relay_outbox",
         "schedule": env.float("OUTBOX_RELAY_SECONDS", default=5.0),

@@ -28,7 +28,7 @@ per-product scripts with compensation, behind these same functions.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from redis.exceptions import NoScriptError
@@ -296,6 +296,24 @@ def held_by(holder: str) -> dict[int, int]:
 def hold_expiry(holder: str) -> float | None:
     score = get_redis().zscore(EXPIRY_KEY, holder)
     return float(score) if score is not None else None
+
+
+def holders_expiring_after(moment: float, *, prefix: str, batch: int = 1000) -> Iterator[list[str]]:
+    """Holders named ``prefix...`` whose hold lasts past ``moment``, in batches
+    (pages of the expiry index: no blocking scan). A hold that changes during
+    the walk may be missed or seen twice; callers run again later."""
+    client = get_redis()
+    start = 0
+    while True:
+        page = client.zrangebyscore(EXPIRY_KEY, f"({moment}", "+inf", start=start, num=batch)
+        if not page:
+            return
+        matching = [holder for holder in page if holder.startswith(prefix)]
+        if matching:
+            yield matching
+        if len(page) < batch:
+            return
+        start += batch
 
 
 def expired_holders(*, now: float | None = None, limit: int = 500) -> list[str]:

@@ -63,6 +63,7 @@ __all__ = [
     "cart_holder",
     "expired_holders",
     "held_by",
+    "long_order_holds",
     "order_holder",
     "publish_on_hand",
     "rebuild",
@@ -429,6 +430,16 @@ def transfer(source: str, target: str, *, ttl_seconds: int, max_lifetime_seconds
         raise StoreUnavailable(str(exc)) from exc
     _publish(moved.released)
     return _held(moved.lines)
+
+
+def long_order_holds(*, lasting_over_seconds: float, batch: int = 1000) -> Iterator[list[str]]:
+    """Order holders whose hold lasts more than ``lasting_over_seconds`` from
+    now (kept or restored for an accepted order, not a request's short hold
+    in flight), in batches. Raises :class:`StoreUnavailable`."""
+    try:
+        yield from inventory.holders_expiring_after(time.time() + lasting_over_seconds, prefix=ORDER_HOLDER_PREFIX, batch=batch)
+    except RedisError as exc:
+        raise StoreUnavailable(str(exc)) from exc
 
 
 def expired_holders(*, limit: int = 500) -> list[str]:

@@ -72,6 +72,8 @@ class Order(models.Model):
             models.Index(fields=["status", "-created_at", "-id"], name="order_status_created"),
             # The fulfilment worker's queue: small, whatever the history's size.
             models.Index(fields=["id"], name="order_pending", condition=models.Q(status="pending")),
+            # Asynchronous orders by their hold's name (opply.orders.stray_holds).
+            models.Index(fields=["holder"], name="order_holder", condition=~models.Q(holder="")),
         ]
         constraints = [
             check_constraint(models.Q(total__gte=0), name="order_total_not_negative"),

@@ -29,3 +29,11 @@ def publish_events(ids: list[int]) -> int:
     from opply.orders import outbox
 
     return outbox.publish_rows(ids)
+
+
+@shared_task(ignore_result=True)
+def settle_stray_order_holds() -> int:
+    """Give back what decided orders still hold in the availability store (opply.orders.stray_holds)."""
+    from opply.orders.stray_holds import settle_stray_holds
+
+    return settle_stray_holds()
