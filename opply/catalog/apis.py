@@ -27,6 +27,7 @@ from opply.catalog.serializers import (
     StockAdjustSerializer,
     StockSerializer,
 )
+from opply.common import prefetch
 from opply.common.pagination import MAX_PAGE_NUMBER, PageNumberPagination, parse_positive_int, single_query_value
 from opply.common.permissions import IsStaff, ReadOnlyOrStaff
 
@@ -133,26 +134,8 @@ class ProductListApi(APIView):
         },
     )
     def get(self, request: Request) -> HttpResponse:
-        numbers = PageNumberPagination()
-        cursors = ProductCursorPagination()
-        position = cursors.position(request)
-        raw_page = single_query_value(request, "page")
-        if raw_page is not None and position is not None:
-            raise ValidationError({"page": ["Give page or cursor, not both."]})
-        page_number = 1 if raw_page is None else parse_positive_int(raw_page, "page")
-        if page_number > MAX_PAGE:
-            raise ValidationError(
-                {"page": [f"Pages past {MAX_PAGE} are not served: follow the next link (a cursor) of page {MAX_PAGE} onwards instead."]}
-            )
-        query = selectors.ProductQuery(
-            params={name: request.query_params.getlist(name) for name in selectors.FILTER_PARAMETERS if name in request.query_params},
-            is_staff=bool(request.user.is_staff),
-            page=page_number,
-            page_size=numbers.get_page_size(request),
-            cursor=request.query_params.get("cursor") if position is not None else None,
-            position=position,
-        )
-        page = selectors.product_page(query)
+        query = self._query(request, is_staff=bool(request.user.is_staff))
+        page = selectors.product_page(query, prefetch.take(request, selectors.page_prefetch(query).key))
         url = request.build_absolute_uri()
         # Rendered here rather than by DRF's renderer: the rows are JSON
         # already (selectors.product_page), and this is the hot path.
@@ -164,6 +147,37 @@ class ProductListApi(APIView):
         response = HttpResponse(body.encode(), content_type="application/json")
         response["X-Cache"] = "hit" if page.cached else "miss"
         return response
+
+    def redis_prefetch(self, request: Request, user: Any) -> prefetch.Prefetch | None:
+        """The cached page's read, sent with authentication's round trip
+        (opply/common/prefetch.py); none for a request the list refuses anyway."""
+        if request.method not in ("GET", "HEAD"):
+            return None
+        try:
+            return selectors.page_prefetch(self._query(request, is_staff=bool(user.is_staff)))
+        except ValidationError:
+            return None
+
+    @staticmethod
+    def _query(request: Request, *, is_staff: bool) -> selectors.ProductQuery:
+        """The request's filters and page; a bad parameter is a 400 naming it."""
+        position = ProductCursorPagination().position(request)
+        raw_page = single_query_value(request, "page")
+        if raw_page is not None and position is not None:
+            raise ValidationError({"page": ["Give page or cursor, not both."]})
+        page_number = 1 if raw_page is None else parse_positive_int(raw_page, "page")
+        if page_number > MAX_PAGE:
+            raise ValidationError(
+                {"page": [f"Pages past {MAX_PAGE} are not served: follow the next link (a cursor) of page {MAX_PAGE} onwards instead."]}
+            )
+        return selectors.ProductQuery(
+            params={name: request.query_params.getlist(name) for name in selectors.FILTER_PARAMETERS if name in request.query_params},
+            is_staff=is_staff,
+            page=page_number,
+            page_size=PageNumberPagination().get_page_size(request),
+            cursor=request.query_params.get("cursor") if position is not None else None,
+            position=position,
+        )
 
     @extend_schema(request=ProductCreateSerializer, responses={201: ProductDetailSerializer})
     def post(self, request: Request) -> Response:

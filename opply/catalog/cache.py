@@ -33,10 +33,12 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from redis.client import Pipeline
 from redis.exceptions import RedisError
 
 from opply.catalog import scripts
 from opply.catalog.keys import VERSION_KEY, count_key, page_key
+from opply.common.prefetch import MISSING
 from opply.common.redis import get_redis
 
 logger = logging.getLogger(__name__)
@@ -58,11 +60,21 @@ def page_digest(params: Any) -> str:
     return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
-def read_page(digest: str, tag: str | None) -> CachedPage:
+def queue_read_page(pipe: Pipeline, digest: str, tag: str | None) -> None:
+    """Queue :func:`read_page`'s script on another round trip's pipeline
+    (authentication's: opply/common/prefetch.py); its reply goes to read_page."""
+    scripts.READ_PAGE.queue(pipe, keys=[VERSION_KEY], args=[digest, tag or ""])
+
+
+def read_page(digest: str, tag: str | None, reply: Any = MISSING) -> CachedPage:
     """The catalog version, the tag's generation and, on a hit, the page with
-    its live quantities: one round trip."""
+    its live quantities: one round trip, or none when the script's ``reply``
+    came with another one (an error there, such as a script Redis forgot,
+    means asking again)."""
     try:
-        version, generation, raw, *stock = scripts.READ_PAGE(keys=[VERSION_KEY], args=[digest, tag or ""])
+        if reply is MISSING or isinstance(reply, Exception):
+            reply = scripts.READ_PAGE(keys=[VERSION_KEY], args=[digest, tag or ""])
+        version, generation, raw, *stock = reply
         if version is None:
             # First read ever, or Redis restarted: start a version (another
             # process may win the race; both then use the winner's).

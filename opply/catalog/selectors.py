@@ -15,6 +15,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID
@@ -28,6 +29,7 @@ from opply.catalog import availability, cache, search
 from opply.catalog.filters import ProductFilter, category_lookup
 from opply.catalog.models import Category, Product
 from opply.catalog.pagination import SORT_FIELDS, Ordering, Position, ProductCursorPagination
+from opply.common.prefetch import MISSING, Prefetch
 
 ROW_FIELDS = ("id", "public_id", "name", "sku", "price", "category__public_id", "category__name", "category__slug")
 
@@ -88,7 +90,9 @@ class ProductQuery:
     cursor: str | None = None  # the raw token, for the cache key
     position: Position | None = None  # the decoded cursor
 
+    @cached_property
     def cache_digest(self) -> str:
+        # Computed once per request (the prefetch and the page both need it).
         # Keyed on the raw parameters, so that a cached page is served without
         # even building the filter set; only valid requests ever store a page.
         return cache.page_digest([PAGE_FORMAT, sorted(self.params.items()), self.is_staff, self.page, self.page_size, self.cursor])
@@ -368,19 +372,28 @@ class ListPage:
     cached: bool
 
 
-def product_page(query: ProductQuery) -> ListPage:
+def page_prefetch(query: ProductQuery) -> Prefetch:
+    """The page's cache read, to be sent in authentication's round trip
+    (opply/common/prefetch.py); :func:`product_page` takes its reply."""
+    digest, tag = query.cache_digest, query.cache_tag()
+    return Prefetch(f"catalog-page:{digest}", lambda pipe: cache.queue_read_page(pipe, digest, tag))
+
+
+def product_page(query: ProductQuery, prefetched: Any = MISSING) -> ListPage:
     """One page of the list, each row with its live ``quantity_in_stock``.
 
     Cache-aside: on a hit the page and its quantities come from Redis in one
-    round trip. On a miss (or with Redis down) the page comes from the
-    database and the quantities from the availability store (or PostgreSQL).
+    round trip (``prefetched``: the reply of :func:`page_prefetch`'s read,
+    which came with authentication's, so no round trip of its own). On a miss
+    (or with Redis down) the page comes from the database and the quantities
+    from the availability store (or PostgreSQL).
 
     The cached rows are rendered JSON already (each without its closing
     brace): a hit appends each row's quantity and joins them, with no
     serializer, dict or renderer on the way (the hit path is the hot path).
     """
-    digest = query.cache_digest()
-    cached = cache.read_page(digest, query.cache_tag())
+    digest = query.cache_digest
+    cached = cache.read_page(digest, query.cache_tag(), prefetched)
     page, quantities = cached.page, cached.available
     hit = page is not None
     if page is None:

@@ -261,3 +261,73 @@ def test_the_per_user_rate_limit_counts_each_request_once(customer_client, setti
     statuses = [customer_client.get(LIST).status_code for _ in range(4)]
 
     assert statuses == [200, 200, 200, 429]
+
+
+@pytest.fixture
+def redis_round_trips(monkeypatch):
+    """Counts the writes to Redis sockets (one per command or pipeline: a round
+    trip each); the real Redis still answers."""
+    from redis.connection import AbstractConnection
+
+    sent = []
+    send = AbstractConnection.send_packed_command
+
+    def counting(self, command, check_health=True):  # type: ignore[no-untyped-def]
+        sent.append(command)
+        return send(self, command, check_health)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
+    return sent
+
+
+@pytest.mark.parametrize("params", [{}, {"search": "oat", "ordering": "-price"}, {"page": 2, "page_size": 1}])
+def test_a_cached_page_costs_one_redis_round_trip(customer_client, redis_round_trips, params):
+    make_product(name="Oat milk 1L", quantity=4)
+    make_product(name="Oat flakes", quantity=2)
+    cold = customer_client.get(LIST, params)
+    redis_round_trips.clear()
+
+    warm = customer_client.get(LIST, params)
+
+    # Authentication's checks (revocation, pin, rate limit) and the page's
+    # read with its live quantities share one pipeline.
+    assert len(redis_round_trips) == 1
+    assert (warm["X-Cache"], cold["X-Cache"]) == ("hit", "miss")
+    assert warm.json() == cold.json()
+
+
+def test_a_revoked_token_gets_no_cached_page(customer, customer_client):
+    from opply.identity.authentication import revoke_issued_tokens
+
+    make_product()
+    assert customer_client.get(LIST).status_code == 200  # cached, and the token verified once
+    revoke_issued_tokens(customer.public_id)
+
+    assert_problem(customer_client.get(LIST), 401, "token_revoked")
+
+
+def test_a_throttled_request_gets_no_cached_page(customer_client, settings):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "user": "1/day"},
+    }
+    make_product()
+    assert customer_client.get(LIST).status_code == 200
+
+    response = customer_client.get(LIST)
+
+    assert_problem(response, 429)
+    assert "results" not in response.json()
+
+
+def test_a_page_read_redis_forgot_the_script_of_is_read_again(customer_client):
+    from opply.common.redis import get_redis
+
+    make_product(name="Oat milk 1L", quantity=4)
+    cold = customer_client.get(LIST)
+    get_redis().script_flush()  # a Redis restart or failover: the prefetched script call answers NOSCRIPT
+
+    warm = customer_client.get(LIST)
+
+    assert (warm.status_code, warm["X-Cache"]) == (200, "hit")
+    assert warm.json() == cold.json()

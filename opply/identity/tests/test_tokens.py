@@ -161,3 +161,38 @@ class TestLoginThrottling:
 
         assert 429 in statuses
         assert statuses.index(429) <= 10
+
+
+def test_a_token_verified_before_is_refused_once_it_expires(customer):
+    """Each process remembers the tokens it verified (their signature is not
+    checked again), but never past their expiry."""
+    import time
+    from datetime import timedelta
+
+    from opply.identity.tokens import IssuedRefreshToken
+
+    access = IssuedRefreshToken.for_user(customer).access_token
+    access.set_exp(lifetime=timedelta(seconds=2))
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
+    assert client.get("/api/identity/customers/me/").status_code == 200
+    assert client.get("/api/identity/customers/me/").status_code == 200  # the remembered verdict
+
+    time.sleep(max(access["exp"] - time.time(), 0) + 0.1)
+
+    assert_problem(client.get("/api/identity/customers/me/"), 401, "token_not_valid")
+
+
+def test_a_token_that_differs_from_a_verified_one_is_verified_afresh(customer):
+    from opply.identity.tokens import IssuedRefreshToken
+
+    access = str(IssuedRefreshToken.for_user(customer).access_token)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
+    assert client.get("/api/identity/customers/me/").status_code == 200
+    header, payload, signature = access.split(".")
+    forged = f"{header}.{payload}.{signature[:-2]}{'AA' if signature[-2:] != 'AA' else 'BB'}"
+
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {forged}")
+
+    assert_problem(client.get("/api/identity/customers/me/"), 401, "token_not_valid")
