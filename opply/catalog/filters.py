@@ -55,12 +55,24 @@ class ProductFilter(django_filters.FilterSet):
         model = Product
         fields: list[str] = []
 
+    # The category filtered on, once the filter ran (None: no category).
+    category_id: int | None = None
+
     def filter_category(self, queryset: QuerySet[Product], name: str, value: str) -> QuerySet[Product]:
         # The category's id first (one row by a unique key): filtering on
         # category_id lets PostgreSQL use that category's own statistics and
         # the (category, key) indexes, where a join on the slug leaves it guessing.
         category_id = Category.objects.filter(**category_lookup(value)).values_list("id", flat=True).first()
-        return queryset.filter(category_id=category_id) if category_id is not None else queryset.none()
+        if category_id is None:
+            return queryset.none()
+        self.category_id = category_id
+        # A range of one value rather than an equality: PostgreSQL treats a
+        # column equal to a constant as constant and drops it from ORDER BY
+        # (the selector orders a category's list by category first), and
+        # then walking the whole list's index and testing each row's category
+        # looks as good to it as the category's own index; with few listed
+        # products in the category that walk reads the whole list.
+        return queryset.filter(category_id__gte=category_id, category_id__lte=category_id)
 
     def filter_search(self, queryset: QuerySet[Product], name: str, value: str) -> QuerySet[Product]:
         # Applied by the selector (opply.catalog.search), which searches in

@@ -59,16 +59,23 @@ class KeysetAfter(Func):
 
     output_field = BooleanField()
 
-    def __init__(self, key: Any, *, descending: bool, placeholder: str, value: Any, public_id: UUID) -> None:
-        super().__init__(key, F("public_id"))
+    def __init__(
+        self, key: Any, *, descending: bool, placeholder: str, value: Any, public_id: UUID, category_id: int | None = None
+    ) -> None:
+        # With a category, the row starts with it: (category_id, key,
+        # public_id), the columns of the category's index, so that the
+        # position is where that index's walk starts.
+        leading = [F("category_id")] if category_id is not None else []
+        super().__init__(*leading, key, F("public_id"))
         self.operator = "<" if descending else ">"
-        self.placeholder = placeholder
-        self.position = [value, str(public_id)]
+        self.placeholders = ["%s"] * len(leading) + [placeholder, "%s::uuid"]
+        self.position = [*([category_id] if category_id is not None else []), value, str(public_id)]
 
     def as_sql(self, compiler: Any, connection: Any, **extra_context: Any) -> tuple[str, list[Any]]:
-        (key_sql, key_params), (id_sql, id_params) = (compiler.compile(e) for e in self.get_source_expressions())
-        sql = f"({key_sql}, {id_sql}) {self.operator} ({self.placeholder}, %s::uuid)"
-        return sql, [*key_params, *id_params, *self.position]
+        compiled = [compiler.compile(e) for e in self.get_source_expressions()]
+        columns = ", ".join(sql for sql, _ in compiled)
+        sql = f"({columns}) {self.operator} ({', '.join(self.placeholders)})"
+        return sql, [*(p for _, params in compiled for p in params), *self.position]
 
 
 # Part of every page's cache key: a deploy that changes what a cached page
@@ -148,6 +155,18 @@ class FilteredProducts:
     # The same filters without a full-text search (None: the list is no
     # full-text search; an exact SKU is not one): see _first_matches.
     unsearched: QuerySet[Product] | None = None
+    # The category filtered on, if any, and whether the list is the
+    # customers' (listed products only): which (category, key) indexes exist.
+    category_id: int | None = None
+    listed: bool = False
+
+    def category_index_serves(self, ordering: Ordering) -> bool:
+        """Whether an index of (category, key, public_id) serves this list in
+        this ordering: listed products have one per key, all products one by
+        price (opply/catalog/models.py)."""
+        if self.category_id is None:
+            return False
+        return ordering.key == "price" or (self.listed and ordering.key in ("name", "created_at"))
 
 
 def product_queryset(query: ProductQuery) -> FilteredProducts:
@@ -173,10 +192,11 @@ def product_queryset(query: ProductQuery) -> FilteredProducts:
         queryset = queryset.filter(in_stock=in_stock)
     term = (filterset.form.cleaned_data.get("search") or "").strip()
     ordering = Ordering.parse(orderings[0]) if orderings else None
+    category = {"category_id": filterset.category_id, "listed": in_stock is True and not query.is_staff}
     if not term:
-        return FilteredProducts(queryset, ordering, None)
+        return FilteredProducts(queryset, ordering, None, **category)
     searched, full_text = search.filter_search(queryset, term)
-    return FilteredProducts(searched, ordering, search.tsquery(term), queryset if full_text else None)
+    return FilteredProducts(searched, ordering, search.tsquery(term), queryset if full_text else None, **category)
 
 
 def _in_stock_mode(requested: str | None, *, is_staff: bool) -> bool | None:
@@ -273,6 +293,10 @@ def _build_page(query: ProductQuery, cached: cache.CachedPage) -> dict[str, Any]
         """From the position on (keyset), in the ordering: one index walk
         (``walk=False``: the same order through an expression no index has,
         so that PostgreSQL fetches the matches of a search and sorts them)."""
+        # A category's list is walked on the category's own index (see
+        # ProductFilter.filter_category): ordered by category first, the same
+        # order (one category), which no other index serves.
+        by_category = walk and filtered.category_index_serves(ordering)
         if position is not None:
             key = F("rank") if ordering.key == "relevance" else F(SORT_FIELDS[ordering.key])
             queryset = queryset.filter(
@@ -282,9 +306,12 @@ def _build_page(query: ProductQuery, cached: cache.CachedPage) -> dict[str, Any]
                     placeholder=_KEY_PLACEHOLDER[ordering.key],
                     value=_sql_value(position.value),
                     public_id=position.public_id,
+                    category_id=filtered.category_id if by_category else None,
                 )
             )
         sign = "-" if descending else ""
+        if by_category:
+            return queryset.order_by(f"{sign}category_id", f"{sign}{SORT_FIELDS[ordering.key]}", f"{sign}public_id")
         if walk or ordering.key == "relevance":
             return queryset.order_by(f"{sign}{SORT_FIELDS[ordering.key]}", f"{sign}public_id")
         key = RawSQL(_UNINDEXED_SQL[ordering.key], [], output_field=FloatField())  # noqa: S611 - constant SQL

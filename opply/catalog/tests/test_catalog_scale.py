@@ -77,6 +77,26 @@ def test_previous_links_walk_back_through_the_same_pages(customer_client, orderi
     assert [pid for page in forward for pid in page] == ids(everything)
 
 
+@pytest.mark.parametrize("ordering", ORDERINGS)
+@pytest.mark.parametrize("who", ["customer_client", "staff_client"])
+def test_a_category_walks_by_cursor_both_ways_in_its_own_order(request, ordering, who):
+    """A category's pages are keyed on (category, key, public_id) where its
+    own index serves them (the customers' list; staff by price): the same
+    rows, in the same order, as the category's full list."""
+    client = request.getfixturevalue(who)
+    coffee, other = CategoryFactory(slug="coffee"), CategoryFactory(slug="tea")
+    for n in range(23):
+        make_product(name=f"P{n % 4}", price=f"{n % 3}.50", category=coffee if n % 3 else other)
+        make_product(name=f"P{n % 5}", price=f"{n % 2}.50", category=other)
+
+    forward = walk(client, f"{LIST}?category=coffee&ordering={ordering}&page_size=4")
+    everything = client.get(LIST, {"category": "coffee", "ordering": ordering, "page_size": 100}).json()
+    assert [pid for page in forward for pid in page] == ids(everything)
+    assert len(ids(everything)) == 15
+    last = client.get(f"{LIST}?category=coffee&ordering={ordering}&page_size=4&page=4").json()
+    assert walk(client, last["previous"], link="previous") == forward[-2::-1]
+
+
 def test_a_cursor_keeps_the_filters_of_its_link(customer_client):
     coffee = CategoryFactory(slug="coffee")
     wanted = [make_product(category=coffee, price="5.00") for _ in range(5)]
