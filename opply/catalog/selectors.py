@@ -321,7 +321,12 @@ def _build_page(query: ProductQuery, cached: cache.CachedPage) -> dict[str, Any]
     wanted = slice(offset, offset + query.page_size + 1)
     values = None
     searching = filtered.unsearched is not None and ordering.key != "relevance"
-    if searching:
+    if exact and position is None and count <= offset:
+        # The exact count says the page is empty (a search of words that
+        # never meet: the most common miss of the long tail): no second
+        # pass over the search index to find nothing again.
+        values = []
+    elif searching:
         values = _first_matches(ordered(queryset), ordered(filtered.unsearched), fields, wanted)
     if values is None:
         values = list(ordered(queryset, walk=not searching).values(*fields)[wanted])

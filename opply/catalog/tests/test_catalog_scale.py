@@ -308,3 +308,16 @@ def test_the_last_page_of_an_estimated_list_makes_its_count_exact(customer_clien
     assert first["count_exact"] is False
     assert (last["count"], last["count_exact"]) == (5, True)
     assert customer_client.get(LIST, {"page_size": 3}).json()["count_exact"] is False  # that page is cached as it was
+
+
+def test_a_search_counted_empty_reads_no_page(customer_client, django_assert_num_queries):
+    make_product(name="Oat milk 1L")
+    make_product(name="Smoked almonds")
+
+    # The exact SKU lookup, the planner's estimate, the count (0): the page
+    # itself is known to be empty without a second pass over the search index.
+    with django_assert_num_queries(3):
+        body = customer_client.get(LIST, {"search": "oat almonds"}).json()
+
+    assert (body["count"], body["count_exact"], body["results"]) == (0, True, [])
+    assert_problem(customer_client.get(LIST, {"search": "oat", "page": 2}), 404, "not_found")
