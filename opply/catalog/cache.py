@@ -4,8 +4,9 @@ stock flips, by tag.
 Every catalog write bumps the version instead of hunting for keys: the next
 read builds a new key and misses, old pages simply age out. Reading a page
 is one round trip (``lua/read_page.lua`` reads the version, the page's tag
-generation, the page under them and its live quantities). Pages are JSON in
-Redis; keys as laid out in :mod:`opply.catalog.keys`.
+generation, the page under them and its live quantities). Pages are stored
+as their product ids, a JSON header and their rows' rendered JSON
+(:func:`encode_page`); keys as laid out in :mod:`opply.catalog.keys`.
 
 Scoped invalidation: a product selling out (or coming back) changes only the
 lists it can appear in. Each cached list carries one tag, the most selective
@@ -85,7 +86,7 @@ def read_page(digest: str, tag: str | None, reply: Any = MISSING) -> CachedPage:
         return CachedPage(None, None)
     if raw is None:
         return CachedPage(version, None, generation)
-    page = json.loads(raw)
+    page = decode_page(raw)
     available = {pk: int(stock[2 * i]) - int(stock[2 * i + 1] or 0) for i, pk in enumerate(page["pks"]) if stock[2 * i] is not None}
     return CachedPage(version, page, generation, available)
 
@@ -96,11 +97,33 @@ def write_page(cached: CachedPage, digest: str, page: dict[str, Any]) -> None:
     if cached.version is None:
         return
     try:
-        get_redis().set(
-            page_key(cached.version, cached.generation, digest), json.dumps(page, separators=(",", ":")), ex=PAGE_TIMEOUT_SECONDS
-        )
+        get_redis().set(page_key(cached.version, cached.generation, digest), encode_page(page), ex=PAGE_TIMEOUT_SECONDS)
     except RedisError:
         logger.warning("page cache unreachable: page not stored")
+
+
+# A cached page is stored as three parts, so that neither the read script
+# nor a hit decodes JSON: its product ids (the script reads their live
+# quantities), its header, and its rendered rows (JSON text each, rendered
+# once on the miss that built it). JSON text never holds a raw newline or
+# record separator (json.dumps escapes control characters).
+_LINE, _ROW = "\n", "\x1e"
+
+
+def encode_page(page: dict[str, Any]) -> str:
+    """``{"pks", "rows", "count", "count_exact", "next", "previous"}`` -> the stored text."""
+    header = {name: page[name] for name in ("count", "count_exact", "next", "previous")}
+    pks = ",".join(str(pk) for pk in page["pks"])
+    return f"{pks}{_LINE}{json.dumps(header, separators=(',', ':'))}{_LINE}{_ROW.join(page['rows'])}"
+
+
+def decode_page(raw: str) -> dict[str, Any]:
+    pks, header, rows = raw.split(_LINE, 2)
+    return {
+        **json.loads(header),
+        "pks": [int(pk) for pk in pks.split(",")] if pks else [],
+        "rows": rows.split(_ROW) if rows else [],
+    }
 
 
 def read_count(cached: CachedPage, digest: str) -> tuple[int, bool] | None:

@@ -80,7 +80,7 @@ class KeysetAfter(Func):
 
 # Part of every page's cache key: a deploy that changes what a cached page
 # holds never reads the pages the previous release wrote (same version key).
-PAGE_FORMAT = 2
+PAGE_FORMAT = 3
 
 RELEVANCE = Ordering("relevance", descending=True)
 NEWEST = Ordering("created_at", descending=True)

@@ -15,7 +15,9 @@ end
 local page = redis.call('GET', PAGE_KEY_PREFIX .. version .. ':' .. generation .. ':' .. ARGV[1])
 local out = {version, generation, page}
 if page then
-  for _, pk in ipairs(cjson.decode(page)['pks']) do
+  -- The page's first line is its product ids (opply.catalog.cache.encode_page).
+  local ids = string.sub(page, 1, (string.find(page, '\n', 1, true) or 1) - 1)
+  for pk in string.gmatch(ids, '%d+') do
     local v = redis.call('HMGET', PRODUCT_KEY_PREFIX .. pk .. PRODUCT_KEY_SUFFIX, 'on_hand', 'reserved')
     table.insert(out, v[1]); table.insert(out, v[2])
   end

@@ -331,3 +331,17 @@ def test_a_page_read_redis_forgot_the_script_of_is_read_again(customer_client):
 
     assert (warm.status_code, warm["X-Cache"]) == (200, "hit")
     assert warm.json() == cold.json()
+
+
+def test_a_cached_page_keeps_names_with_line_breaks_and_separators(customer_client):
+    # A cached page is stored as lines and separated rows (opply/catalog/cache.py):
+    # the rows' JSON escapes both, so no name can break it.
+    make_product(name='Line\nbreak \x1e separator, "quoted" é', quantity=2)
+    make_product(name="Plain", quantity=1)
+
+    cold = customer_client.get(LIST)
+    warm = customer_client.get(LIST)
+
+    assert (cold["X-Cache"], warm["X-Cache"]) == ("miss", "hit")
+    assert warm.json() == cold.json()
+    assert warm.json()["results"][0]["name"] == 'Line\nbreak \x1e separator, "quoted" é'
