@@ -34,6 +34,7 @@ from django.db.models.expressions import RawSQL
 # to_tsvector('simple', name), kept by PostgreSQL.
 VECTOR_SQL = '"catalog"."product"."search_vector"'
 RANK_SQL = f"ts_rank({VECTOR_SQL}, to_tsquery('simple'::regconfig, %s))"
+MATCH_SQL = f"{VECTOR_SQL} @@ to_tsquery('simple'::regconfig, %s)"
 
 # Broad searches are ordered by name: ranking them would read every match.
 RANK_LIMIT = 1000
@@ -69,7 +70,7 @@ def filter_search(queryset: QuerySet, term: str) -> tuple[QuerySet, bool]:
     query = tsquery(term)
     if query is None:
         return queryset.none(), False
-    return queryset.filter(condition(f"{VECTOR_SQL} @@ to_tsquery('simple'::regconfig, %s)", [query])), True
+    return queryset.filter(condition(MATCH_SQL, [query])), True
 
 
 def condition(sql: str, params: list[Any]) -> RawSQL:

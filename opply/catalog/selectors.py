@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID
 
+from django.db import connections
 from django.db.models import BooleanField, F, FloatField, Func, QuerySet
 from django.db.models.expressions import RawSQL
 from django.http import Http404, QueryDict
@@ -327,7 +328,7 @@ def _build_page(query: ProductQuery, cached: cache.CachedPage) -> dict[str, Any]
         # pass over the search index to find nothing again.
         values = []
     elif searching:
-        values = _first_matches(ordered(queryset), ordered(filtered.unsearched), fields, wanted)
+        values = _first_matches(ordered(filtered.unsearched), filtered.search, fields, wanted)
     if values is None:
         values = list(ordered(queryset, walk=not searching).values(*fields)[wanted])
     more = len(values) > query.page_size
@@ -368,9 +369,7 @@ _UNINDEXED_SQL = {
 }
 
 
-def _first_matches(
-    searched: QuerySet[Product], unsearched: QuerySet[Product], fields: list[str], wanted: slice
-) -> list[dict[str, Any]] | None:
+def _first_matches(unsearched: QuerySet[Product], tsquery: str, fields: list[str], wanted: slice) -> list[dict[str, Any]] | None:
     """The wanted rows of a full-text search in an ordering, found cheaply, or None.
 
     PostgreSQL's two ways are both unbounded: walk the ordering's index and
@@ -380,14 +379,34 @@ def _first_matches(
     has none at all), or fetch every match from the search index and sort
     them (cost grows with the matches: 60,000 for a common word). So: look
     for the rows among the first SEARCH_WINDOW rows of the list in the order
-    (a bounded walk); if they are all there, they are the answer. Otherwise
-    (None) the caller fetches every match from the search index and sorts
-    them: the matches are then rare along this order, which usually means
-    few (a correlated word, "smoked" by name, is the expensive case left).
+    (``unsearched``: the list without the search, from the position on); if
+    they are all there, they are the answer. Otherwise (None) the caller
+    fetches every match from the search index and sorts them: the matches
+    are then rare along this order, which usually means few (a correlated
+    word, "smoked" by name, is the expensive case left).
+
+    The window is a subquery with its own LIMIT, walked in order and tested
+    row by row, stopping at the last wanted match: asked as ``id IN (window)``
+    PostgreSQL preferred to fetch every match from the search index and join
+    (its estimate of two words that always go together, "coffee bean", is a
+    hundredth of the truth), or looked each window row up again by key.
     """
-    window = unsearched.values("id")[: SEARCH_WINDOW + wanted.start]
-    rows = list(searched.filter(id__in=window).values(*fields)[wanted])
-    return rows if len(rows) == wanted.stop - wanted.start else None
+    order = [(name.lstrip("-"), name.startswith("-")) for name in unsearched.query.order_by]
+    columns = ["id", *dict.fromkeys(name for name, _ in order)]
+    window = unsearched.annotate(matches=RawSQL(search.MATCH_SQL, [tsquery], output_field=BooleanField()))  # noqa: S611 - constant SQL
+    window = window.values(*columns, "matches")[: SEARCH_WINDOW + wanted.start]
+    sql, params = window.query.get_compiler(using=window.db).as_sql()
+    order_sql = ", ".join(f'"{name}" {"DESC" if descending else "ASC"}' for name, descending in order)
+    with connections[window.db].cursor() as cursor:
+        cursor.execute(
+            f"SELECT id FROM ({sql}) AS first_rows WHERE matches ORDER BY {order_sql} LIMIT %s OFFSET %s",  # noqa: S608 - compiled by the ORM; values bound
+            [*params, wanted.stop - wanted.start, wanted.start],
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+    if len(ids) < wanted.stop - wanted.start:
+        return None
+    rows = {row["id"]: row for row in Product.objects.filter(id__in=ids).values(*fields)}
+    return [rows[pk] for pk in ids]
 
 
 def _sql_value(value: Any) -> Any:
