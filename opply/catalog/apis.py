@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlencode
 from uuid import UUID
 
 from django.http import Http404, HttpResponse
@@ -134,7 +135,7 @@ class ProductListApi(APIView):
         },
     )
     def get(self, request: Request) -> HttpResponse:
-        query = self._query(request, is_staff=bool(request.user.is_staff))
+        query = getattr(request, "product_query", None) or self._query(request, is_staff=bool(request.user.is_staff))
         page = selectors.product_page(query, prefetch.take(request, selectors.page_prefetch(query).key))
         url = request.build_absolute_uri()
         # Rendered here rather than by DRF's renderer: the rows are JSON
@@ -154,9 +155,12 @@ class ProductListApi(APIView):
         if request.method not in ("GET", "HEAD"):
             return None
         try:
-            return selectors.page_prefetch(self._query(request, is_staff=bool(user.is_staff)))
+            # Kept for get(): the user it was parsed for is the request's, or
+            # authentication fails and get() never runs.
+            request.product_query = self._query(request, is_staff=bool(user.is_staff))
         except ValidationError:
             return None
+        return selectors.page_prefetch(request.product_query)
 
     @staticmethod
     def _query(request: Request, *, is_staff: bool) -> selectors.ProductQuery:
@@ -195,6 +199,9 @@ def _detail(product: Product) -> dict[str, Any]:
 def _cursor_link(url: str, token: str | None) -> str | None:
     if token is None:
         return None
+    if "?" not in url:
+        # The plain list (the most-read page): nothing to replace or remove.
+        return f"{url}?{urlencode({'cursor': token})}"
     return replace_query_param(remove_query_param(url, "page"), "cursor", token)
 
 
