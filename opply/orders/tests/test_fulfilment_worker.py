@@ -2,11 +2,15 @@
 with the real things broken: the worker killed mid-batch, PostgreSQL and Redis cut off, the
 broker unreachable at publish time, a message that keeps failing."""
 
+import threading
+import time
 import uuid
 
 import pytest
+from celery.utils.imports import symbol_by_name
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, connections
+from django.utils import timezone
 
 from opply.catalog.models import StockMovement
 from opply.catalog.tests.factories import make_product
@@ -62,6 +66,64 @@ def test_200_customers_race_for_50_units_50_are_accepted_and_confirmed_exactly_o
     assert_ledger_is_the_order_lines(product)
     assert_inventory_consistent(product)
     assert OutboxMessage.objects.filter(topic="order.confirmed").count() == 50
+
+
+def _requirements(step: type) -> set[type]:
+    found: set[type] = set()
+    for name in step.requires:
+        required = symbol_by_name(name)
+        found |= {required} | _requirements(required)
+    return found
+
+
+def test_the_consumer_starts_after_mingle_whatever_order_celery_picks_for_the_other_steps():
+    """Celery starts a worker's steps in a topological order of their
+    ``requires`` that otherwise varies from one process to the next. Mingle
+    drains the shared connection synchronously until it has been quiet for a
+    second: a consumer started before it kept it draining, and no batch
+    timer firing, for as long as orders kept coming (next test)."""
+    from celery.worker.consumer.mingle import Mingle
+
+    from opply.orders.consumer import FulfilmentConsumer
+
+    assert Mingle in _requirements(FulfilmentConsumer)
+
+
+def test_orders_that_keep_arriving_while_the_worker_starts_are_confirmed_as_they_come(customer_client):
+    """Not once FULFILMENT_BATCH_SIZE messages have piled up (before the
+    consumer waited for Mingle, this failed whenever Celery happened to start
+    it first: the first orders below waited 4 s)."""
+    product = make_product(quantity=10_000)
+    stop = threading.Event()
+
+    def keep_ordering() -> None:
+        try:
+            while not stop.is_set():
+                assert order(customer_client, (product, 1)).status_code == 202
+                time.sleep(0.02)
+        finally:
+            connections.close_all()
+
+    orderer = threading.Thread(target=keep_ordering)
+    orderer.start()
+    try:
+        with Worker(FULFILMENT_BATCH_SIZE=1000) as worker:
+            worker.wait_until_consuming()
+            consuming = timezone.now()
+            time.sleep(3)
+            stop.set()
+            orderer.join()
+            worker.wait_for(lambda: pending() == 0, what="every order confirmed")
+    finally:
+        stop.set()
+        orderer.join()
+
+    created_and_confirmed = Order.objects.filter(created_at__gte=consuming).values_list("created_at", "confirmed_at")
+    lags = [(confirmed - created).total_seconds() for created, confirmed in created_and_confirmed]
+    assert len(lags) >= 20
+    # a batch waits FULFILMENT_BATCH_WAIT_SECONDS (20 ms) to fill
+    assert max(lags) < 1.5, sorted(lags)[-5:]
+    assert_ledger_is_the_order_lines(product)
 
 
 def test_a_worker_killed_mid_batch_loses_nothing_and_applies_nothing_twice(customer_client):
