@@ -152,7 +152,10 @@ for mode in $MODES; do
   key="bench-${STAMP}-${mode}"
   for scenario in hot spread; do
     run_wrk "$WARMUP" "$dir/${scenario}.txt" "$dir/tokens.txt" "${key}-${scenario}-w" "$WORK/${mode}-${scenario}.warmup.out"
+    "$PY" bench/fulfilment/tool.py cpu-snapshot --out "$WORK/cpu-before.json"
     run_wrk "$DURATION" "$dir/${scenario}.txt" "$dir/tokens.txt" "${key}-${scenario}" "$WORK/${mode}-${scenario}.out"
+    "$PY" bench/fulfilment/tool.py cpu-snapshot --out "$WORK/cpu-after.json"
+    "$PY" bench/fulfilment/tool.py cpu-shares --before "$WORK/cpu-before.json" --after "$WORK/cpu-after.json" --out "$WORK/${mode}-${scenario}.cpu.json"
     log "[$mode] ${scenario}: $(grep -o '"rps":[0-9.]*' "$WORK/${mode}-${scenario}.out") $(grep -o '"statuses":{[^}]*}' "$WORK/${mode}-${scenario}.out")"
   done
   stop_server
@@ -206,10 +209,14 @@ for mode in ("sync", "async"):
         r = wrk(path)
         accepted = sum(v for k, v in r["statuses"].items() if k in ("201", "202"))
         other = {k: v for k, v in r["statuses"].items() if k not in ("201", "202")}
+        cpu = work / f"{mode}-{scenario}.cpu.json"
         entry = {"accepted_per_s": round(accepted / r["duration_s"], 1), "p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"],
-                 "statuses": r["statuses"], "errors": other}
+                 "statuses": r["statuses"], "errors": other, "cpu_percent": json.loads(cpu.read_text()) if cpu.exists() else None}
         result["load"][f"{mode}-{scenario}"] = entry
         rows.append(f"{mode:6} {scenario:7} {entry['accepted_per_s']:10.1f} {r['p50_ms']:9.1f} {r['p99_ms']:9.1f}   {json.dumps(r['statuses'])}")
+        if entry["cpu_percent"]:
+            top = ", ".join(f"{name} {share}" for name, share in list(entry["cpu_percent"].items())[:8])
+            rows.append(f"{'':15} CPU % of the machine: {top}")
 for name in ("lag", "drain"):
     path = work / f"{name}.json"
     if path.exists():

@@ -6,6 +6,8 @@
     python bench/fulfilment/tool.py lag --since ISO --out FILE
     python bench/fulfilment/tool.py verify --work-dir DIR --out FILE
     python bench/fulfilment/tool.py delete-broker-topology
+    python bench/fulfilment/tool.py cpu-snapshot --out FILE
+    python bench/fulfilment/tool.py cpu-shares --before FILE --after FILE --out FILE
 
 Never part of the test suite; talks to the benchmark's own database, Redis and queues only.
 """
@@ -246,6 +248,58 @@ def _manage(command: str) -> tuple[int, str]:
     return result.returncode, " | ".join(lines[:5] + (["..."] if len(lines) > 6 else []) + lines[-1:] if len(lines) > 5 else lines)
 
 
+# --- CPU per process (Linux /proc; no Django: taken right before and after a wrk run) -------
+
+
+def _process_name(pid: str, comm: str, parents: dict[str, str], names: dict[str, str]) -> str:
+    """The command, with a Celery worker's main process told from its pool (their
+    children) and every PostgreSQL backend, RabbitMQ thread... under one name."""
+    if comm == "celery":
+        return "celery pool" if names.get(parents.get(pid, "")) == "celery" else "celery main"
+    if comm.startswith("postgres") or comm.startswith("postmaster"):
+        return "postgres"
+    return comm
+
+
+def cpu_snapshot(args: argparse.Namespace) -> int:
+    ticks: dict[str, int] = {}
+    names: dict[str, str] = {}
+    parents: dict[str, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = (entry / "stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        fields = text[text.rindex(")") + 2 :].split()
+        names[entry.name] = text[text.index("(") + 1 : text.rindex(")")]
+        parents[entry.name] = fields[1]
+        ticks[entry.name] = int(fields[11]) + int(fields[12])  # utime + stime
+    by_name: dict[str, int] = {}
+    for pid, used in ticks.items():
+        name = _process_name(pid, names[pid], parents, names)
+        by_name[f"{pid} {name}"] = used
+    # The first line of /proc/stat: every core's ticks; the 4th and 5th are idle and waiting for I/O.
+    machine = [int(v) for v in Path("/proc/stat").read_text().split()[1:9]]
+    by_name["0 idle"] = machine[3] + machine[4]
+    args.out.write_text(json.dumps({"machine": sum(machine), "processes": by_name}))
+    return 0
+
+
+def cpu_shares(args: argparse.Namespace) -> int:
+    """% of the machine's CPU (both cores = 100 %) each command took between two snapshots."""
+    before, after = json.loads(args.before.read_text()), json.loads(args.after.read_text())
+    total = max(after["machine"] - before["machine"], 1)
+    shares: dict[str, float] = {}
+    for key, used in after["processes"].items():
+        name = key.split(" ", 1)[1]
+        shares[name] = shares.get(name, 0) + 100 * (used - before["processes"].get(key, 0)) / total
+    top = {name: round(share, 1) for name, share in sorted(shares.items(), key=lambda kv: -kv[1]) if share >= 0.5}
+    args.out.write_text(json.dumps(top) + "\n")
+    return 0
+
+
 def delete_broker_topology(args: argparse.Namespace) -> int:
     from contextlib import suppress
 
@@ -284,7 +338,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work-dir", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True)
     sub.add_parser("delete-broker-topology")
+    p = sub.add_parser("cpu-snapshot")
+    p.add_argument("--out", type=Path, required=True)
+    p = sub.add_parser("cpu-shares")
+    p.add_argument("--before", type=Path, required=True)
+    p.add_argument("--after", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
+    if args.command == "cpu-snapshot":
+        return cpu_snapshot(args)
+    if args.command == "cpu-shares":
+        return cpu_shares(args)
     setup_django()
     return {
         "backlog": backlog,
