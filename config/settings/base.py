@@ -265,9 +265,13 @@ FULFILMENT_QUEUE = env.str("FULFILMENT_QUEUE", default=f"{CELERY_TASK_DEFAULT_QU
 # Whether this worker consumes it (every worker does unless told not to).
 FULFILMENT_CONSUMER = env.bool("FULFILMENT_CONSUMER", default=True)
 # The consumer applies up to this many orders per transaction, waiting at
-# most FULFILMENT_BATCH_WAIT_SECONDS for a batch to fill.
+# most FULFILMENT_BATCH_WAIT_SECONDS for a batch to fill. Each batch has a
+# fixed cost (its transaction, the store's round trip, publishing its events):
+# at 0.02 s, 50 small batches a second took a quarter of the orders the API
+# accepted on two shared cores; at 0.25 s the lag stays well under a second
+# (bench/README.md, "Fulfilment").
 FULFILMENT_BATCH_SIZE = env.int("FULFILMENT_BATCH_SIZE", default=1000)
-FULFILMENT_BATCH_WAIT_SECONDS = env.float("FULFILMENT_BATCH_WAIT_SECONDS", default=0.02)
+FULFILMENT_BATCH_WAIT_SECONDS = env.float("FULFILMENT_BATCH_WAIT_SECONDS", default=0.25)
 # A batch that fails (database or Redis unavailable) is retried with
 # exponential backoff this many times, then its orders are tried one by one
 # and a message that still fails is dead-lettered (the order stays pending).

@@ -121,7 +121,7 @@ def test_orders_that_keep_arriving_while_the_worker_starts_are_confirmed_as_they
     created_and_confirmed = Order.objects.filter(created_at__gte=consuming).values_list("created_at", "confirmed_at")
     lags = [(confirmed - created).total_seconds() for created, confirmed in created_and_confirmed]
     assert len(lags) >= 20
-    # a batch waits FULFILMENT_BATCH_WAIT_SECONDS (20 ms) to fill
+    # a batch waits FULFILMENT_BATCH_WAIT_SECONDS (0.25 s) to fill
     assert max(lags) < 1.5, sorted(lags)[-5:]
     assert_ledger_is_the_order_lines(product)
 
