@@ -312,7 +312,8 @@ def delete_broker_topology(args: argparse.Namespace) -> int:
         for name in (outbox.fulfilment_queue().name, outbox.dead_letter_queue().name, settings.CELERY_TASK_DEFAULT_QUEUE):
             with suppress(*connection.channel_errors):
                 connection.channel().queue_delete(queue=name)
-        for name in (outbox.events_exchange().name, outbox.dead_letter_exchange().name):
+        # The last is the direct exchange Celery declared for the worker's task queue (named after it).
+        for name in (outbox.events_exchange().name, outbox.dead_letter_exchange().name, settings.CELERY_TASK_DEFAULT_QUEUE):
             with suppress(*connection.channel_errors):
                 connection.channel().exchange_delete(exchange=name)
     return 0
