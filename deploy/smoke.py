@@ -438,6 +438,8 @@ def reset_services(ctx: Context, *, create: bool) -> None:
         # derives from that name (settings FULFILMENT_QUEUE).
         for queue in (ctx.queue, f"{ctx.queue}.fulfilment", f"{ctx.queue}.fulfilment.dead"):
             broker.default_channel.queue_delete(queue)
+        # And the direct exchange Celery declares named after its task queue.
+        broker.default_channel.exchange_delete(ctx.queue)
 
 
 def main() -> int:

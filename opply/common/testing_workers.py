@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -133,7 +133,8 @@ class CeleryWorkerProcess:
         self.terminate()
         if not self.directory.exists():
             return
-        delete_queues(self.declared_queues(), broker_url=self.broker_url)
+        # Celery declares a direct exchange named after the task queue too.
+        delete_from_broker(self.declared_queues(), exchanges=[self.queue], broker_url=self.broker_url)
         for entry in self.directory.iterdir():
             entry.unlink(missing_ok=True)
         self.directory.rmdir()
@@ -164,16 +165,19 @@ class CeleryWorkerProcess:
         self.stop()
 
 
-def delete_queues(names: list[str], *, broker_url: str | None = None) -> None:
-    """Delete these queues from the broker (a queue already gone is fine)."""
+def delete_from_broker(queues: Sequence[str], *, exchanges: Sequence[str] = (), broker_url: str | None = None) -> None:
+    """Delete these queues and exchanges from the broker (one already gone is fine)."""
     from django.conf import settings
     from kombu import Connection
 
     with Connection(broker_url or settings.CELERY_BROKER_URL, connect_timeout=5) as connection:
-        for name in names:
-            # A failed delete closes its channel: one channel per queue.
+        for kind, name in [*(("queue", n) for n in queues), *(("exchange", n) for n in exchanges)]:
+            # A failed delete closes its channel: one channel per entity.
             channel = connection.channel()
             with contextlib.suppress(*connection.channel_errors):
-                channel.queue_delete(queue=name)
+                if kind == "queue":
+                    channel.queue_delete(queue=name)
+                else:
+                    channel.exchange_delete(exchange=name)
             with contextlib.suppress(*connection.channel_errors, *connection.connection_errors):
                 channel.close()

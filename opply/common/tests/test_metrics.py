@@ -293,6 +293,7 @@ def test_queue_depth_is_read_from_the_broker(settings):
             text = scrape().content.decode()
         finally:
             simple.queue.delete()
+            simple.queue.exchange.delete()
             simple.close()
 
     assert f'opply_celery_queue_messages{{queue="{queue}"}} 3.0' in text

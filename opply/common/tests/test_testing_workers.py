@@ -11,11 +11,14 @@ from opply.common.testing_workers import CeleryWorkerProcess, process_environmen
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
-def _exists(queue: str) -> bool:
+def _exists(queue: str, *, kind: str = "queue") -> bool:
     with Connection(settings.CELERY_BROKER_URL, connect_timeout=5) as broker:
         channel = broker.channel()
         try:
-            channel.queue_declare(queue=queue, passive=True)
+            if kind == "queue":
+                channel.queue_declare(queue=queue, passive=True)
+            else:
+                channel.exchange_declare(exchange=queue, type="direct", passive=True)
         except broker.channel_errors:  # 404 NOT_FOUND
             return False
         channel.close()
@@ -32,7 +35,10 @@ def test_a_stopped_worker_has_deleted_every_queue_it_declared():
     assert queues == [worker.queue, f"{worker.queue}.fulfilment", f"{worker.queue}.fulfilment.dead"]
     with worker:
         worker.wait_for(lambda: all(_exists(queue) for queue in queues), timeout=60, what="the worker's queues")
+        # Celery's direct exchange for its task queue, named after it
+        assert _exists(worker.queue, kind="exchange")
     assert [queue for queue in queues if _exists(queue)] == []
+    assert not _exists(worker.queue, kind="exchange")
     assert not worker.directory.exists()
 
 
