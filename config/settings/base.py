@@ -317,6 +317,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "opply.common.negotiation.ContentNegotiation",
     "DEFAULT_PARSER_CLASSES": ["opply.common.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "opply.common.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
