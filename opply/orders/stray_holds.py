@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from opply.catalog import reservations
@@ -45,7 +46,7 @@ def settle_stray_holds(*, grace_seconds: float = GRACE_SECONDS, batch: int = 100
     settled = 0
     # Longer than any request's own hold: not a reservation still in flight.
     for holders in reservations.long_order_holds(lasting_over_seconds=ORDER_HOLD_SECONDS, batch=batch):
-        orders = Order.objects.using(PRIMARY).filter(holder__in=holders)
+        orders = orders_holding(holders)
         # An Idempotency-Key reused after its record expired names a new
         # order's hold after an old one's: a holder with a pending order is
         # that order's, never stray.
@@ -63,3 +64,11 @@ def settle_stray_holds(*, grace_seconds: float = GRACE_SECONDS, batch: int = 100
         reservations.settle([order.holder for order in stray], {line.product_id for order in stray for line in order.lines.all()})
         settled += len(stray)
     return settled
+
+
+def orders_holding(holders: list[str]) -> QuerySet[Order]:
+    """The orders whose hold these holders name, found through the partial
+    index ``order_holder``: PostgreSQL proves a partial index's condition from
+    an ``IN`` list of at most 100 values, so it is stated outright (without
+    it, a batch of 1,000 holders scanned the whole orders table)."""
+    return Order.objects.using(PRIMARY).filter(holder__in=holders).exclude(holder="")

@@ -124,3 +124,17 @@ def test_a_reused_holder_with_a_pending_order_is_that_orders_hold(customer_clien
     assert settle_stray_holds(grace_seconds=0) == 0
     assert live_holds() == [hold_key(second.holder)]
     assert available(product) == 7
+
+
+def test_a_batch_of_holders_is_looked_up_through_the_holder_index():
+    from django.db import connection
+
+    from opply.orders.stray_holds import orders_holding
+
+    queryset = orders_holding([f"order:{n}" for n in range(1000)]).exclude(status=Order.Status.PENDING)
+    sql, params = queryset.query.sql_with_params()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # what a large table would choose
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "order_holder" in plan, plan[:2000]
