@@ -182,6 +182,14 @@ def _settle_leftovers(order_ids: list[UUID]) -> None:
         .exclude(holder="")
         .prefetch_related("lines")
     )
+    settle_holds(decided)
+
+
+def settle_holds(decided: Sequence[Order]) -> None:
+    """Tell the store what it missed about these decided orders (lines
+    prefetched): their holds released, their products' committed on-hand
+    loaded by version. For redelivered messages, and for the holds the
+    periodic pass finds stray (opply.orders.stray_holds)."""
     if decided:
         reservations.settle([o.holder for o in decided], {line.product_id for o in decided for line in o.lines.all()})
 

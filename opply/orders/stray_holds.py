@@ -16,7 +16,7 @@ pass (Celery beat, ``settle-stray-order-holds``) finds the order holds that
 outlast a request's (kept or restored for an accepted order), asks
 PostgreSQL which of their orders were decided a while ago, and settles them
 as the consumer settles a redelivered message: release the hold and reload
-the products' committed on-hand by version (``reservations.settle``).
+the products' committed on-hand by version (``fulfilment.settle_holds``).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from opply.catalog import reservations
 from opply.common.db.routing import PRIMARY
+from opply.orders import fulfilment
 from opply.orders.models import Order
 from opply.orders.services import ORDER_HOLD_SECONDS
 
@@ -61,7 +62,7 @@ def settle_stray_holds(*, grace_seconds: float = GRACE_SECONDS, batch: int = 100
             continue
         for order in stray:
             logger.warning("settling the stray hold %s of order %s (%s)", order.holder, order.public_id, order.status)
-        reservations.settle([order.holder for order in stray], {line.product_id for order in stray for line in order.lines.all()})
+        fulfilment.settle_holds(stray)
         settled += len(stray)
     return settled
 
