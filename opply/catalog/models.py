@@ -70,8 +70,9 @@ class Product(models.Model):
         # (opply/catalog/tests/test_query_plans.py checks the plans): the
         # keyset pages walk a (sort key, public_id) index from their position
         # (public_id breaks ties: many products share a price), and search
-        # uses the full-text GIN index of migration 0004 (an expression index
-        # not declared here: it must be exactly opply.catalog.search.VECTOR_SQL).
+        # uses the full-text GIN indexes of migrations 0005 and 0007 (not
+        # declared here: they index opply.catalog.search's expressions of the
+        # stored vector, which is not a model field).
         indexes = [
             # The customer list: listed products only, one index per ordering...
             models.Index(fields=["name", "public_id"], name="product_list_name", condition=LISTED),

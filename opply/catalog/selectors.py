@@ -196,8 +196,11 @@ def product_queryset(query: ProductQuery) -> FilteredProducts:
     category = {"category_id": filterset.category_id, "listed": in_stock is True and not query.is_staff}
     if not term:
         return FilteredProducts(queryset, ordering, None, **category)
-    searched, full_text = search.filter_search(queryset, term)
-    return FilteredProducts(searched, ordering, search.tsquery(term), queryset if full_text else None, **category)
+    searched, full_text = search.filter_search(queryset, term, listed=category["listed"])
+    # An exact SKU (or a search that matches nothing) keeps the plain prefix
+    # query: it ranks the one row, and a cursor's ordering stays as it was.
+    query = full_text or search.tsquery(term)
+    return FilteredProducts(searched, ordering, query, queryset if full_text else None, **category)
 
 
 def _in_stock_mode(requested: str | None, *, is_staff: bool) -> bool | None:
@@ -328,7 +331,7 @@ def _build_page(query: ProductQuery, cached: cache.CachedPage) -> dict[str, Any]
         # pass over the search index to find nothing again.
         values = []
     elif searching:
-        values = _first_matches(ordered(filtered.unsearched), filtered.search, fields, wanted)
+        values = _first_matches(ordered(filtered.unsearched), search.match_sql(listed=filtered.listed), filtered.search, fields, wanted)
     if values is None:
         values = list(ordered(queryset, walk=not searching).values(*fields)[wanted])
     more = len(values) > query.page_size
@@ -369,7 +372,9 @@ _UNINDEXED_SQL = {
 }
 
 
-def _first_matches(unsearched: QuerySet[Product], tsquery: str, fields: list[str], wanted: slice) -> list[dict[str, Any]] | None:
+def _first_matches(
+    unsearched: QuerySet[Product], match_sql: str, tsquery: str, fields: list[str], wanted: slice
+) -> list[dict[str, Any]] | None:
     """The wanted rows of a full-text search in an ordering, found cheaply, or None.
 
     PostgreSQL's two ways are both unbounded: walk the ordering's index and
@@ -393,7 +398,7 @@ def _first_matches(unsearched: QuerySet[Product], tsquery: str, fields: list[str
     """
     order = [(name.lstrip("-"), name.startswith("-")) for name in unsearched.query.order_by]
     columns = ["id", *dict.fromkeys(name for name, _ in order)]
-    window = unsearched.annotate(matches=RawSQL(search.MATCH_SQL, [tsquery], output_field=BooleanField()))  # noqa: S611 - constant SQL
+    window = unsearched.annotate(matches=RawSQL(match_sql, [tsquery], output_field=BooleanField()))  # noqa: S611 - constant SQL
     window = window.values(*columns, "matches")[: SEARCH_WINDOW + wanted.start]
     sql, params = window.query.get_compiler(using=window.db).as_sql()
     order_sql = ", ".join(f'"{name}" {"DESC" if descending else "ASC"}' for name, descending in order)

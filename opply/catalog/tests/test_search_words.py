@@ -1,0 +1,164 @@
+"""Search prefixes spelled out as the words they start (opply/catalog/search.py,
+migrations 0006 and 0007)."""
+
+import itertools
+
+import pytest
+from django.db import connection
+
+from opply.catalog import search, services
+from opply.catalog.seed import seed_generated_catalog
+from opply.catalog.tests.factories import make_product
+
+pytestmark = pytest.mark.django_db
+
+LIST = "/api/catalog/products/"
+
+# Names whose words the parser splits in awkward ways: accents, capitals,
+# digits with units, hyphens, dots, apostrophes, a backslash.
+NAMES = [
+    "Crème brûlée 250g",
+    "CRÈME fraîche 1L",
+    "Straße coffee beans",
+    "Oat milk 1.5L 12-pack",
+    "Oats rolled 25kg",
+    "O'Brien's oat bars",
+    "Back\\slash tea",
+    "Yoghurt plain 500g",
+    "Yoghurts mixed 12-pack",
+    "Éclair au chocolat",
+]
+
+
+def vocabulary() -> set[str]:
+    with connection.cursor() as cursor:
+        cursor.execute('SELECT word FROM "catalog"."search_word"')
+        return {row[0] for row in cursor.fetchall()}
+
+
+def lexemes(name: str) -> set[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT tsvector_to_array(to_tsvector('simple', %s))", [name])
+        return set(cursor.fetchone()[0])
+
+
+def matching(query: str, *, literal: bool) -> set[int]:
+    """Products matched by a tsquery literal (the search's), or by the text
+    of a prefix query for to_tsquery (how every search matched before)."""
+    match = "search_vector @@ %s::tsquery" if literal else "search_vector @@ to_tsquery('simple', %s)"
+    with connection.cursor() as cursor:
+        cursor.execute(f'SELECT id FROM "catalog"."product" WHERE {match}', [query])  # noqa: S608 - constant SQL
+        return {row[0] for row in cursor.fetchall()}
+
+
+def test_the_vocabulary_holds_every_word_of_every_name_written_one_by_one_or_in_bulk():
+    product = make_product(name="Zesty quince jam")
+    assert lexemes("Zesty quince jam") <= vocabulary()
+
+    services.product_update(product=product, data={"name": "Tangy medlar jelly"})
+    assert lexemes("Tangy medlar jelly") | lexemes("Zesty quince jam") <= vocabulary()  # old words stay: a superset
+
+    seed_generated_catalog(300, batch_size=100, first_row=10_000)  # several bulk statements
+    with connection.cursor() as cursor:
+        cursor.execute(
+            'SELECT count(*) FROM "catalog"."product", unnest(tsvector_to_array(search_vector)) AS w '
+            'WHERE w NOT IN (SELECT word FROM "catalog"."search_word")'
+        )
+        assert cursor.fetchone()[0] == 0
+
+
+def test_a_prefix_becomes_the_words_it_starts_or_stays_a_prefix_when_they_are_many():
+    for name in NAMES:
+        make_product(name=name)
+
+    assert search.expanded_tsquery("yog", using="default") == "('yoghurt' | 'yoghurts')"
+    assert search.expanded_tsquery("OAT yoghurts", using="default") == "('oat' | 'oats') & ('yoghurts')"
+    assert search.expanded_tsquery("o'b", using="default") == "('o' | 'oat' | 'oats') & ('back' | 'bars' | 'beans' | 'brien' | 'brûlée')"
+    assert search.expanded_tsquery("quokka", using="default") is None  # starts no word: nothing can match
+    assert search.expanded_tsquery("oat quokka", using="default") is None
+    assert search.expanded_tsquery("%", using="default") is None
+
+
+def test_a_prefix_that_starts_more_words_than_the_limit_stays_a_prefix(monkeypatch):
+    for name in NAMES:
+        make_product(name=name)
+    monkeypatch.setattr(search, "EXPANSION_LIMIT", 1)
+
+    assert search.expanded_tsquery("yog oat", using="default") == "'yog':* & 'oat':*"
+    assert search.expanded_tsquery("yoghurts", using="default") == "('yoghurts')"
+
+
+def test_the_expanded_search_matches_exactly_what_the_prefix_search_matched():
+    products = {make_product(name=name).id: name for name in NAMES}
+    words = sorted({word for name in NAMES for word in search.words(name)})
+    prefixes = sorted({word[:n] for word in words for n in range(1, len(word) + 1)})
+    terms = [*prefixes, *(" ".join(pair) for pair in itertools.combinations(words, 2))]
+
+    for term in terms:
+        before = matching(search.tsquery(term).replace("'", ""), literal=False) if search.tsquery(term) else set()
+        expanded = search.expanded_tsquery(term, using="default")
+        after = matching(expanded, literal=True) if expanded else set()
+        assert after == before, (term, expanded, [products[pk] for pk in before ^ after])
+    assert any(matching(search.expanded_tsquery(term, using="default") or "x", literal=True) for term in terms)
+
+
+def test_the_list_finds_products_by_any_prefix_of_any_word(customer_client):
+    found = {name: str(make_product(name=name).public_id) for name in NAMES}
+
+    def names(params):
+        response = customer_client.get(LIST, params)
+        assert response.status_code == 200, response.json()
+        return {row["name"] for row in response.json()["results"]}
+
+    assert names({"search": "crè"}) == {"Crème brûlée 250g", "CRÈME fraîche 1L"}
+    assert names({"search": "12"}) == {"Oat milk 1.5L 12-pack", "Yoghurts mixed 12-pack"}
+    assert names({"search": "pack yog"}) == {"Yoghurts mixed 12-pack"}
+    assert names({"search": "stra", "ordering": "-price"}) == {"Straße coffee beans"}
+    assert names({"search": "slash"}) == {"Back\\slash tea"}
+    assert names({"search": "quokka"}) == set()
+    assert len(found) == len(NAMES)
+
+
+def test_an_unknown_word_is_answered_without_the_search_index(customer_client, django_assert_num_queries):
+    make_product(name="Oat milk 1L")
+
+    # The exact SKU lookup and the words "quokka" starts (none): no count, no page.
+    with django_assert_num_queries(2):
+        body = customer_client.get(LIST, {"search": "oat quokka"}).json()
+    assert (body["count"], body["count_exact"], body["results"]) == (0, True, [])
+
+
+@pytest.mark.parametrize("index", ["product_all_search", "product_list_search"])
+def test_the_search_indexes_take_new_entries_at_once(index):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reloptions FROM pg_class WHERE oid = %s::regclass", [f'"catalog"."{index}"'])
+        assert "fastupdate=off" in (cursor.fetchone()[0] or [])
+
+
+def plan_indexes(sql: str, params: list) -> set[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN (FORMAT json) {sql}", params)
+        plan = cursor.fetchone()[0]
+    found, nodes = set(), [plan[0]["Plan"]]
+    while nodes:
+        node = nodes.pop()
+        found.add(node.get("Index Name"))
+        nodes += node.get("Plans", [])
+    return found - {None}
+
+
+def test_a_customers_search_can_only_use_the_listed_products_index_and_any_other_list_the_index_of_all():
+    make_product(name="Oat milk 1L")
+    listed = 'SELECT id FROM "catalog"."product" WHERE is_active AND in_stock AND ' + search.match_sql(listed=True)  # noqa: S608
+    everything = 'SELECT id FROM "catalog"."product" WHERE ' + search.match_sql(listed=False)  # noqa: S608
+    query = search.expanded_tsquery("oat", using="default")
+
+    assert plan_indexes(listed, [query]) == {"product_list_search"}
+    assert plan_indexes(everything, [query]) == {"product_all_search"}
+    with connection.cursor() as cursor:
+        cursor.execute('DROP INDEX "catalog"."product_list_search"')  # rolled back with the test
+    # Without its own index, a customer's search has no full-text index to
+    # use: the index of every product (which would read every sold-out match
+    # of a word to throw it away) is not one it can be served from.
+    assert plan_indexes(listed, [query]) & {"product_all_search"} == set()
