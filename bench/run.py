@@ -311,6 +311,22 @@ def ratio(a: float, b: float) -> float:
 # --- catalog ------------------------------------------------------------------------------
 
 
+def warm_availability() -> None:
+    """Every product's key in the availability store, as a running store holds
+    them (they never expire; a missing one is rebuilt from PostgreSQL on first
+    use). The run starts by flushing the bench's Redis db so that no page is
+    cached; without this, every miss would also rebuild the keys of its page's
+    products, which production pays only after losing Redis."""
+    from opply.catalog import inventory
+    from opply.catalog.stock import on_hand_batches
+
+    started, loaded = time.monotonic(), 0
+    for batch in on_hand_batches(5000):
+        inventory.sync_on_hand_restoring(batch)
+        loaded += len(batch)
+    log(f"availability store: {loaded} products loaded in {time.monotonic() - started:.0f} s")
+
+
 def catalog(args: argparse.Namespace, env: dict[str, str]) -> int:
     import redis
 
@@ -326,6 +342,8 @@ def catalog(args: argparse.Namespace, env: dict[str, str]) -> int:
         log(f"seeding {args.products - existing} products (the bench database has {existing})")
         manage("seed_catalog", "--products", str(args.products - existing))
         existing = Product.objects.count()
+    if args.availability == "warm":
+        warm_availability()
     tokens = {}
     for username, staff in (("bench-customer", False), ("bench-staff", True)):
         user, _ = User.objects.get_or_create(username=username, defaults={"email": f"{username}@example.com"})
@@ -627,7 +645,8 @@ COMMON_KNOBS = [
     ("--repeat", "REPEAT", {"catalog": 3, "orders": 1}, "runs per scenario (the median is reported)"),
     ("--connections", "CONNECTIONS", {"catalog": 32, "orders": 64}, "wrk connections (requests in flight)"),
     ("--wrk-threads", "WRK_THREADS", 2, "wrk threads"),
-    ("--workers", "WEB_CONCURRENCY", 4, "gunicorn sync workers"),
+    # The catalog runs as `make serve` starts it (config/gunicorn.py: 2 x cores + 1).
+    ("--workers", "WEB_CONCURRENCY", {"catalog": os.cpu_count() * 2 + 1, "orders": 4}, "gunicorn sync workers"),
     ("--port", "PORT", {"catalog": 8765, "orders": 8766}, "port on 127.0.0.1"),
     ("--max-requests", "GUNICORN_MAX_REQUESTS", 0, "recycle workers after N requests (0: never)"),
 ]
@@ -640,6 +659,13 @@ KNOBS = {
         ("--churn-every", "CHURN_EVERY", 3, "seconds between the churn scenario's stock flips"),
         ("--uncached-samples", "UNCACHED_SAMPLES", 5, "samples of each cold single request (the median is reported)"),
         ("--cold-search", "COLD_SEARCH", "smoked", "search of the cold single requests"),
+        (
+            "--availability",
+            "AVAILABILITY",
+            "warm",
+            "warm: load every product's availability key before the load, as a running store holds them; "
+            "cold: leave the flushed store empty (each miss then rebuilds its page's keys from PostgreSQL)",
+        ),
     ],
     "orders": [
         ("--customers", "CUSTOMERS", 64, "distinct customers the load comes from"),
@@ -667,6 +693,8 @@ def main() -> int:
     for name, value in vars(args).items():
         if isinstance(value, int) and not isinstance(value, bool) and value < (0 if name in ("max_requests", "churn") else 1):
             die(f"--{name.replace('_', '-')} must be a positive whole number, got {value}")
+    if getattr(args, "availability", "warm") not in ("warm", "cold"):
+        die(f"--availability must be warm or cold, got {args.availability!r}")
     if not (VENV / "gunicorn").exists() or shutil.which("wrk") is None:
         die("needs .venv (make install) and wrk (apt-get install wrk)")
     args.stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
