@@ -23,6 +23,12 @@ none matches nothing, and the search is answered without the index. The
 vocabulary only grows (a renamed product's old words stay), so the expansion
 is always a superset of the words in use: the same products match.
 
+Each word also keeps the smallest and largest name, price and creation time
+of the products that hold it (migration 0008, only ever widened): a search
+in an ordering starts its walk of the ordering's index where its matches can
+start, not at the top of the list, where "Organic ..." or the second word
+"salsa" have no match for hundreds of thousands of rows.
+
 Relevance (``ts_rank``) needs every match read and ranked, so it orders a
 search only when the matches are few (``RANK_LIMIT``, known from the capped
 count that the page needs anyway); a broad search is ordered by name and
@@ -39,6 +45,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import connections
@@ -92,35 +99,67 @@ def tsquery(term: str) -> str | None:
     return " & ".join(f"{lexeme(word)}:*" for word in found) if found else None
 
 
-def expanded_tsquery(term: str, *, using: str) -> str | None:
+@dataclass(frozen=True)
+class Expansion:
+    """A search's tsquery with its prefixes spelled out, and where its matches
+    can lie: per sort field (``name``, ``price``, ``created_at``), the
+    smallest and largest value among the products that hold its words (from
+    each word's bounds, migration 0008; a field is absent when unknown)."""
+
+    query: str
+    bounds: dict[str, tuple[Any, Any]]
+
+
+# Per word of the search: how PostgreSQL lower-cases it (as the 'simple'
+# dictionary did when it built the vectors), the words it starts (one more
+# than the limit, to tell "too many") and their bounds. A constant prefix
+# lets the planner turn ^@ into a range of the primary key.
+_EXPAND_COLUMNS = (
+    "%s::int, lower(%s), array_agg(word ORDER BY word),"
+    " min(name_min), max(name_max), min(price_min), max(price_max), min(created_min), max(created_max)"
+)
+_EXPAND_SQL = f"(SELECT {_EXPAND_COLUMNS} FROM (SELECT * FROM {WORDS_TABLE} WHERE word ^@ lower(%s) ORDER BY word LIMIT %s) AS started)"  # noqa: S608
+BOUNDED_FIELDS = ("name", "price", "created_at")
+
+
+def expand(term: str, *, using: str) -> Expansion | None:
     """:func:`tsquery` with each prefix spelled out as the words it starts
     (``oat mi`` -> ``('oat' | 'oats') & ('mild' | 'milk')``), read from the
     vocabulary in one query; None when some word starts no word at all (or
-    nothing searchable is left): then nothing matches."""
+    nothing searchable is left): then nothing matches.
+
+    Bounds: a match holds a word of every group, so its value lies within
+    each group's bounds (the widest of its words'): the narrowest of them
+    all. A group left as a prefix (too many words) bounds nothing."""
     found = words(term)[:MAX_WORDS]
     if not found:
         return None
-    # One row per word, with the words it starts (one more than the limit,
-    # to tell "too many"), and the word as PostgreSQL lower-cases it (as the
-    # 'simple' dictionary did when it built the vectors). A constant prefix
-    # lets the planner turn ^@ into a range of the primary key.
-    branch = f"(SELECT %s::int, lower(%s), ARRAY(SELECT word FROM {WORDS_TABLE} WHERE word ^@ lower(%s) ORDER BY word LIMIT %s))"  # noqa: S608 - constants; values bound
-    sql = " UNION ALL ".join([branch] * len(found))
     params: list[Any] = []
     for n, word in enumerate(found):
         params += [n, word, word, EXPANSION_LIMIT + 1]
     with connections[using].cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(" UNION ALL ".join([_EXPAND_SQL] * len(found)), params)
         rows = sorted(cursor.fetchall())
-    terms = []
-    for _, prefix, started in rows:
+    terms: list[str] = []
+    lows: dict[str, list[Any]] = {field: [] for field in BOUNDED_FIELDS}
+    highs: dict[str, list[Any]] = {field: [] for field in BOUNDED_FIELDS}
+    for _, prefix, started, *bounds in rows:
         if not started:
             return None
         if len(started) > EXPANSION_LIMIT:
             terms.append(f"{lexeme(prefix)}:*")
-        else:
-            terms.append("(" + " | ".join(lexeme(word) for word in started) + ")")
-    return " & ".join(terms)
+            continue
+        terms.append("(" + " | ".join(lexeme(word) for word in started) + ")")
+        for field, (low, high) in zip(BOUNDED_FIELDS, zip(bounds[::2], bounds[1::2], strict=True), strict=True):
+            if low is not None and high is not None:
+                lows[field].append(low)
+                highs[field].append(high)
+    # Every group's bounds hold every match, so any of them would do; the
+    # narrowest serve best. (Python compares names by code point, not by the
+    # database's collation: that can only pick a wider bound, or an empty
+    # range, after which the selector fetches every match as it would anyway.)
+    bounded = {field: (max(lows[field]), min(highs[field])) for field in BOUNDED_FIELDS if lows[field]}
+    return Expansion(" & ".join(terms), bounded)
 
 
 def match_sql(*, listed: bool) -> str:
@@ -128,21 +167,22 @@ def match_sql(*, listed: bool) -> str:
     return MATCH_SQL if listed else ALL_MATCH_SQL
 
 
-def filter_search(queryset: QuerySet, term: str, *, listed: bool) -> tuple[QuerySet, str | None]:
+def filter_search(queryset: QuerySet, term: str, *, listed: bool) -> tuple[QuerySet, Expansion | None]:
     """The product whose SKU is exactly ``term`` (any case), else the
     products whose names contain every word of it (as a word prefix); and
-    the tsquery of that full-text search (None for an exact SKU). ``listed``:
-    the list is of listed products only (:func:`match_sql`)."""
+    the expansion of that full-text search (None for an exact SKU or when
+    nothing can match). ``listed``: the list is of listed products only
+    (:func:`match_sql`)."""
     from opply.catalog.models import Product
 
     sku = term.strip().upper()
     by_sku = Product.objects.filter(condition('UPPER("catalog"."product"."sku"::text) = %s', [sku])).values_list("id", flat=True).first()
     if by_sku is not None:
         return queryset.filter(id=by_sku), None
-    query = expanded_tsquery(term, using=queryset.db)
-    if query is None:
+    expansion = expand(term, using=queryset.db)
+    if expansion is None:
         return queryset.none(), None
-    return queryset.filter(condition(match_sql(listed=listed), [query])), query
+    return queryset.filter(condition(match_sql(listed=listed), [expansion.query])), expansion
 
 
 def condition(sql: str, params: list[Any]) -> RawSQL:

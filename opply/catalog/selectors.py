@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
 from typing import Any
@@ -160,6 +160,8 @@ class FilteredProducts:
     # customers' (listed products only): which (category, key) indexes exist.
     category_id: int | None = None
     listed: bool = False
+    # Where the search's matches lie per sort field (search.Expansion.bounds).
+    bounds: Mapping[str, tuple[Any, Any]] = field(default_factory=dict)
 
     def category_index_serves(self, ordering: Ordering) -> bool:
         """Whether an index of (category, key, public_id) serves this list in
@@ -196,11 +198,12 @@ def product_queryset(query: ProductQuery) -> FilteredProducts:
     category = {"category_id": filterset.category_id, "listed": in_stock is True and not query.is_staff}
     if not term:
         return FilteredProducts(queryset, ordering, None, **category)
-    searched, full_text = search.filter_search(queryset, term, listed=category["listed"])
-    # An exact SKU (or a search that matches nothing) keeps the plain prefix
-    # query: it ranks the one row, and a cursor's ordering stays as it was.
-    query = full_text or search.tsquery(term)
-    return FilteredProducts(searched, ordering, query, queryset if full_text else None, **category)
+    searched, expansion = search.filter_search(queryset, term, listed=category["listed"])
+    if expansion is None:
+        # An exact SKU (or a search that matches nothing) keeps the plain
+        # prefix query: it ranks the one row, and a cursor's ordering stays.
+        return FilteredProducts(searched, ordering, search.tsquery(term), **category)
+    return FilteredProducts(searched, ordering, expansion.query, queryset, bounds=expansion.bounds, **category)
 
 
 def _in_stock_mode(requested: str | None, *, is_staff: bool) -> bool | None:
@@ -331,7 +334,14 @@ def _build_page(query: ProductQuery, cached: cache.CachedPage) -> dict[str, Any]
         # pass over the search index to find nothing again.
         values = []
     elif searching:
-        values = _first_matches(ordered(filtered.unsearched), search.match_sql(listed=filtered.listed), filtered.search, fields, wanted)
+        # The walk starts where the search's matches start in this order (and
+        # stops where they end): never past its first match (search.expand).
+        unsearched = filtered.unsearched
+        sort_field = SORT_FIELDS[ordering.key]
+        if sort_field in filtered.bounds:
+            low, high = filtered.bounds[sort_field]
+            unsearched = unsearched.filter(**{f"{sort_field}__gte": low, f"{sort_field}__lte": high})
+        values = _first_matches(ordered(unsearched), search.match_sql(listed=filtered.listed), filtered.search, fields, wanted)
     if values is None:
         values = list(ordered(queryset, walk=not searching).values(*fields)[wanted])
     more = len(values) > query.page_size

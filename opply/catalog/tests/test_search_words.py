@@ -2,13 +2,16 @@
 migrations 0006 and 0007)."""
 
 import itertools
+from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
-from opply.catalog import search, services
+from opply.catalog import search, selectors, services
+from opply.catalog.models import Product
 from opply.catalog.seed import seed_generated_catalog
-from opply.catalog.tests.factories import make_product
+from opply.catalog.tests.factories import CategoryFactory, make_product
 
 pytestmark = pytest.mark.django_db
 
@@ -28,6 +31,11 @@ NAMES = [
     "Yoghurts mixed 12-pack",
     "Éclair au chocolat",
 ]
+
+
+def expanded(term: str, *, using: str = "default") -> str | None:
+    expansion = search.expand(term, using=using)
+    return expansion.query if expansion else None
 
 
 def vocabulary() -> set[str]:
@@ -71,12 +79,12 @@ def test_a_prefix_becomes_the_words_it_starts_or_stays_a_prefix_when_they_are_ma
     for name in NAMES:
         make_product(name=name)
 
-    assert search.expanded_tsquery("yog", using="default") == "('yoghurt' | 'yoghurts')"
-    assert search.expanded_tsquery("OAT yoghurts", using="default") == "('oat' | 'oats') & ('yoghurts')"
-    assert search.expanded_tsquery("o'b", using="default") == "('o' | 'oat' | 'oats') & ('back' | 'bars' | 'beans' | 'brien' | 'brûlée')"
-    assert search.expanded_tsquery("quokka", using="default") is None  # starts no word: nothing can match
-    assert search.expanded_tsquery("oat quokka", using="default") is None
-    assert search.expanded_tsquery("%", using="default") is None
+    assert expanded("yog") == "('yoghurt' | 'yoghurts')"
+    assert expanded("OAT yoghurts") == "('oat' | 'oats') & ('yoghurts')"
+    assert expanded("o'b") == "('o' | 'oat' | 'oats') & ('back' | 'bars' | 'beans' | 'brien' | 'brûlée')"
+    assert expanded("quokka") is None  # starts no word: nothing can match
+    assert expanded("oat quokka") is None
+    assert expanded("%") is None
 
 
 def test_a_prefix_that_starts_more_words_than_the_limit_stays_a_prefix(monkeypatch):
@@ -84,8 +92,8 @@ def test_a_prefix_that_starts_more_words_than_the_limit_stays_a_prefix(monkeypat
         make_product(name=name)
     monkeypatch.setattr(search, "EXPANSION_LIMIT", 1)
 
-    assert search.expanded_tsquery("yog oat", using="default") == "'yog':* & 'oat':*"
-    assert search.expanded_tsquery("yoghurts", using="default") == "('yoghurts')"
+    assert expanded("yog oat") == "'yog':* & 'oat':*"
+    assert expanded("yoghurts") == "('yoghurts')"
 
 
 def test_the_expanded_search_matches_exactly_what_the_prefix_search_matched():
@@ -96,10 +104,10 @@ def test_the_expanded_search_matches_exactly_what_the_prefix_search_matched():
 
     for term in terms:
         before = matching(search.tsquery(term).replace("'", ""), literal=False) if search.tsquery(term) else set()
-        expanded = search.expanded_tsquery(term, using="default")
-        after = matching(expanded, literal=True) if expanded else set()
-        assert after == before, (term, expanded, [products[pk] for pk in before ^ after])
-    assert any(matching(search.expanded_tsquery(term, using="default") or "x", literal=True) for term in terms)
+        spelled = expanded(term)
+        after = matching(spelled, literal=True) if spelled else set()
+        assert after == before, (term, spelled, [products[pk] for pk in before ^ after])
+    assert any(matching(expanded(term) or "x", literal=True) for term in terms)
 
 
 def test_the_list_finds_products_by_any_prefix_of_any_word(customer_client):
@@ -152,7 +160,7 @@ def test_a_customers_search_can_only_use_the_listed_products_index_and_any_other
     make_product(name="Oat milk 1L")
     listed = 'SELECT id FROM "catalog"."product" WHERE is_active AND in_stock AND ' + search.match_sql(listed=True)  # noqa: S608
     everything = 'SELECT id FROM "catalog"."product" WHERE ' + search.match_sql(listed=False)  # noqa: S608
-    query = search.expanded_tsquery("oat", using="default")
+    query = expanded("oat")
 
     assert plan_indexes(listed, [query]) == {"product_list_search"}
     assert plan_indexes(everything, [query]) == {"product_all_search"}
@@ -162,3 +170,67 @@ def test_a_customers_search_can_only_use_the_listed_products_index_and_any_other
     # use: the index of every product (which would read every sold-out match
     # of a word to throw it away) is not one it can be served from.
     assert plan_indexes(listed, [query]) & {"product_all_search"} == set()
+
+
+def bounds(word: str) -> tuple:
+    with connection.cursor() as cursor:
+        cursor.execute('SELECT name_min, name_max, price_min, price_max FROM "catalog"."search_word" WHERE word = %s', [word])
+        return cursor.fetchone()
+
+
+def test_each_word_keeps_where_its_products_lie_and_the_bounds_only_widen():
+    first = make_product(name="Mango salsa", price="4.00")
+    make_product(name="Tomato salsa", price="6.50")
+    assert bounds("salsa") == ("Mango salsa", "Tomato salsa", Decimal("4.00"), Decimal("6.50"))
+
+    services.product_update(product=first, data={"name": "Avocado salsa", "price": Decimal("9.00")})
+    # Widened by the new name; the old low price stays (a wider bound only walks longer).
+    assert bounds("salsa") == ("Avocado salsa", "Tomato salsa", Decimal("4.00"), Decimal("9.00"))
+    assert bounds("avocado") == ("Avocado salsa", "Avocado salsa", Decimal("9.00"), Decimal("9.00"))
+    assert bounds("mango") == ("Mango salsa", "Mango salsa", Decimal("4.00"), Decimal("4.00"))
+
+    seed_generated_catalog(50, batch_size=20, first_row=20_000)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            'SELECT count(*) FROM "catalog"."product" AS p, unnest(tsvector_to_array(p.search_vector)) AS w '
+            'JOIN "catalog"."search_word" AS s ON s.word = w '
+            "WHERE NOT (p.name BETWEEN s.name_min AND s.name_max AND p.price BETWEEN s.price_min AND s.price_max "
+            "AND p.created_at BETWEEN s.created_min AND s.created_max)"
+        )
+        assert cursor.fetchone()[0] == 0  # every product lies within the bounds of each of its words
+
+
+def full_fetches(queries) -> list[str]:
+    """Statements that fetch every match of a search and sort them (the
+    selector's fallback orders by an expression no index has)."""
+    return [q["sql"] for q in queries if "|| ''" in q["sql"] or "+ 0)" in q["sql"] or "interval '0'" in q["sql"]]
+
+
+@pytest.mark.parametrize("ordering", ["name", "-name", "price", "-price", "created_at", "-created_at"])
+def test_a_search_walks_from_where_its_matches_lie_not_from_the_start_of_the_list(customer_client, monkeypatch, ordering):
+    monkeypatch.setattr(selectors, "SEARCH_WINDOW", 3)
+    category = CategoryFactory()
+    # Twelve products before the matches in every order and twelve after:
+    # a walk from either end of the list meets no match in its window.
+    for n in range(12):
+        make_product(name=f"Apple {n:02d}", price=f"{1 + n / 100:.2f}", category=category)
+    matches = [make_product(name=f"Kale salsa {n}", price=f"{50 + n}.00", category=category) for n in range(4)]
+    renamed = make_product(name="Quince salsa", price="55.00", category=category)
+    for n in range(12):
+        make_product(name=f"Zucchini {n:02d}", price=f"{90 + n / 100:.2f}", category=category)
+    services.product_update(product=renamed, data={"name": "Banana salsa"})  # now earlier: the bound widened
+    Product.objects.filter(pk=matches[1].pk).update(price=Decimal("51.50"))
+    tie_breaker = "-public_id" if ordering.startswith("-") else "public_id"
+    expected = [str(p.public_id) for p in Product.objects.filter(name__contains="salsa").order_by(ordering, tie_breaker)]
+    assert len(expected) == 5
+
+    with CaptureQueriesContext(connection) as queries:
+        pages = [customer_client.get(LIST, {"search": "sals", "ordering": ordering, "page_size": 2}).json()]
+    # The first page was found by a walk (from where "salsa" starts in this
+    # order), not by fetching every match and sorting them. (The last page
+    # still may: a walk that finds fewer matches than a page cannot tell the
+    # end of the matches from a gap longer than its window.)
+    assert full_fetches(queries.captured_queries) == []
+    while pages[-1]["next"]:
+        pages.append(customer_client.get(pages[-1]["next"]).json())
+    assert [row["id"] for page in pages for row in page["results"]] == expected
