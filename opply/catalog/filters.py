@@ -65,14 +65,10 @@ class ProductFilter(django_filters.FilterSet):
         category_id = Category.objects.filter(**category_lookup(value)).values_list("id", flat=True).first()
         if category_id is None:
             return queryset.none()
+        # The selector filters on it, in the form each of its queries needs
+        # (opply.catalog.selectors.in_category).
         self.category_id = category_id
-        # A range of one value rather than an equality: PostgreSQL treats a
-        # column equal to a constant as constant and drops it from ORDER BY
-        # (the selector orders a category's list by category first), and
-        # then walking the whole list's index and testing each row's category
-        # looks as good to it as the category's own index; with few listed
-        # products in the category that walk reads the whole list.
-        return queryset.filter(category_id__gte=category_id, category_id__lte=category_id)
+        return queryset
 
     def filter_search(self, queryset: QuerySet[Product], name: str, value: str) -> QuerySet[Product]:
         # Applied by the selector (opply.catalog.search), which searches in
