@@ -55,27 +55,29 @@ class CachedPage:
     # product id -> available units, for the page's products whose
     # availability keys exist (a hit only)
     available: dict[int, int] = field(default_factory=dict)
+    # (count, exact) of the page's list, if cached (a miss only)
+    count: tuple[int, bool] | None = None
 
 
 def page_digest(params: Any) -> str:
     return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
-def queue_read_page(pipe: Pipeline, digest: str, tag: str | None) -> None:
+def queue_read_page(pipe: Pipeline, digest: str, tag: str | None, count_digest: str) -> None:
     """Queue :func:`read_page`'s script on another round trip's pipeline
     (authentication's: opply/common/prefetch.py); its reply goes to read_page."""
-    scripts.READ_PAGE.queue(pipe, keys=[VERSION_KEY], args=[digest, tag or ""])
+    scripts.READ_PAGE.queue(pipe, keys=[VERSION_KEY], args=[digest, tag or "", count_digest])
 
 
-def read_page(digest: str, tag: str | None, reply: Any = MISSING) -> CachedPage:
+def read_page(digest: str, tag: str | None, count_digest: str, reply: Any = MISSING) -> CachedPage:
     """The catalog version, the tag's generation and, on a hit, the page with
-    its live quantities: one round trip, or none when the script's ``reply``
-    came with another one (an error there, such as a script Redis forgot,
-    means asking again)."""
+    its live quantities (on a miss, the list's cached count): one round trip,
+    or none when the script's ``reply`` came with another one (an error
+    there, such as a script Redis forgot, means asking again)."""
     try:
         if reply is MISSING or isinstance(reply, Exception):
-            reply = scripts.READ_PAGE(keys=[VERSION_KEY], args=[digest, tag or ""])
-        version, generation, raw, *stock = reply
+            reply = scripts.READ_PAGE(keys=[VERSION_KEY], args=[digest, tag or "", count_digest])
+        version, generation, raw, count, *stock = reply
         if version is None:
             # First read ever, or Redis restarted: start a version (another
             # process may win the race; both then use the winner's).
@@ -85,21 +87,35 @@ def read_page(digest: str, tag: str | None, reply: Any = MISSING) -> CachedPage:
         logger.warning("page cache unreachable: serving the list from the database")
         return CachedPage(None, None)
     if raw is None:
-        return CachedPage(version, None, generation)
+        return CachedPage(version, None, generation, count=None if count is None else _decode_count(count))
     page = decode_page(raw)
-    available = {pk: int(stock[2 * i]) - int(stock[2 * i + 1] or 0) for i, pk in enumerate(page["pks"]) if stock[2 * i] is not None}
-    return CachedPage(version, page, generation, available)
+    return CachedPage(version, page, generation, _available(page["pks"], stock))
 
 
-def write_page(cached: CachedPage, digest: str, page: dict[str, Any]) -> None:
+def _available(pks: list[int], stock: list[Any]) -> dict[int, int]:
+    """The scripts' (on_hand, reserved) pairs -> available units, for the products whose keys exist."""
+    return {pk: int(stock[2 * i]) - int(stock[2 * i + 1] or 0) for i, pk in enumerate(pks) if stock[2 * i] is not None}
+
+
+def write_page(cached: CachedPage, digest: str, page: dict[str, Any], count_digest: str) -> dict[int, int]:
     """Store a page under the version and generation read *before* it was
-    built: a flip or write meanwhile left it under an old key, never served."""
+    built: a flip or write meanwhile left it under an old key, never served.
+    With it, the list's count when it is not the one read with the page (it
+    was counted, or made exact by the list's last page); and the page's live
+    quantities are read back, all in one round trip. Returns those quantities
+    (for the products whose availability keys exist; none when Redis is down)."""
     if cached.version is None:
-        return
+        return {}
+    counted = (page["count"], page["count_exact"])
     try:
-        get_redis().set(page_key(cached.version, cached.generation, digest), encode_page(page), ex=PAGE_TIMEOUT_SECONDS)
+        stock = scripts.WRITE_PAGE(
+            keys=[page_key(cached.version, cached.generation, digest), count_key(cached.version, cached.generation, count_digest)],
+            args=[encode_page(page), PAGE_TIMEOUT_SECONDS, "" if counted == cached.count else _encode_count(*counted)],
+        )
     except RedisError:
         logger.warning("page cache unreachable: page not stored")
+        return {}
+    return _available(page["pks"], stock)
 
 
 # A cached page is stored as three parts, so that neither the read script
@@ -126,25 +142,21 @@ def decode_page(raw: str) -> dict[str, Any]:
     }
 
 
-def read_count(cached: CachedPage, digest: str) -> tuple[int, bool] | None:
-    """A list's count cached for its filter set (every page of it shares one)."""
-    if cached.version is None:
-        return None
-    try:
-        raw = get_redis().get(count_key(cached.version, cached.generation, digest))
-    except RedisError:
-        return None
-    if raw is None:
-        return None
+def _encode_count(count: int, exact: bool) -> str:
+    return f"{count}:{int(exact)}"
+
+
+def _decode_count(raw: str) -> tuple[int, bool]:
     count, exact = raw.split(":")
     return int(count), exact == "1"
 
 
 def write_count(cached: CachedPage, digest: str, count: int, exact: bool) -> None:
+    """A list's count alone (a page that is not stored: past the list's end)."""
     if cached.version is None:
         return
     try:
-        get_redis().set(count_key(cached.version, cached.generation, digest), f"{count}:{int(exact)}", ex=PAGE_TIMEOUT_SECONDS)
+        get_redis().set(count_key(cached.version, cached.generation, digest), _encode_count(count, exact), ex=PAGE_TIMEOUT_SECONDS)
     except RedisError:
         logger.warning("page cache unreachable: count not stored")
 

@@ -55,4 +55,5 @@ TRANSFER = LuaScript("transfer", helpers=True)
 RESTORE = LuaScript("restore", helpers=True)
 # The product-list cache (opply.catalog.cache).
 READ_PAGE = LuaScript("read_page", helpers=False)
+WRITE_PAGE = LuaScript("write_page", helpers=False)
 BUMP_TAGS = LuaScript("bump_tags", helpers=False)

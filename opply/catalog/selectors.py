@@ -110,6 +110,7 @@ class ProductQuery:
         # even building the filter set; only valid requests ever store a page.
         return cache.page_digest([PAGE_FORMAT, sorted(self.params.items()), self.is_staff, self.page, self.page_size, self.cursor])
 
+    @cached_property
     def count_digest(self) -> str:
         """The filter set alone: every page and ordering of a list shares its count."""
         return cache.page_digest([sorted((k, v) for k, v in self.params.items() if k != "ordering"), self.is_staff, "count"])
@@ -298,11 +299,9 @@ def _resolve_ordering(filtered: FilteredProducts, query: ProductQuery, count: in
 
 def _build_page(query: ProductQuery, cached: cache.CachedPage) -> dict[str, Any]:
     filtered = product_queryset(query)
-    counted = cache.read_count(cached, query.count_digest())
-    if counted is None:
-        counted = _count(filtered.queryset)
-        cache.write_count(cached, query.count_digest(), *counted)
-    count, exact = counted
+    # The count read with the page (cache.read_page); a new one is stored with
+    # the page (cache.write_page).
+    count, exact = cached.count or _count(filtered.queryset)
     ordering = _resolve_ordering(filtered, query, count, exact)
 
     queryset = filtered.queryset
@@ -395,6 +394,9 @@ def _build_page(query: ProductQuery, cached: cache.CachedPage) -> dict[str, Any]
     if backwards:
         values.reverse()
     if not values and query.page != 1:
+        if (count, exact) != cached.count:
+            # No page is stored past the end; the list's count is.
+            cache.write_count(cached, query.count_digest, count, exact)
         raise Http404("Invalid page.")
 
     def token(row: dict[str, Any], *, reverse: bool) -> str:
@@ -406,7 +408,6 @@ def _build_page(query: ProductQuery, cached: cache.CachedPage) -> dict[str, Any]
         # The last page of a page-numbered list: its rows end the list, so
         # the count is known exactly now (an estimate can be far off).
         count, exact = offset + len(values), True
-        cache.write_count(cached, query.count_digest(), count, exact)
     has_previous = (more and backwards) or (not backwards and (position is not None or query.page > 1))
     return {
         "count": count,
@@ -487,8 +488,8 @@ class ListPage:
 def page_prefetch(query: ProductQuery) -> Prefetch:
     """The page's cache read, to be sent in authentication's round trip
     (opply/common/prefetch.py); :func:`product_page` takes its reply."""
-    digest, tag = query.cache_digest, query.cache_tag()
-    return Prefetch(f"catalog-page:{digest}", lambda pipe: cache.queue_read_page(pipe, digest, tag))
+    digest, tag, count_digest = query.cache_digest, query.cache_tag(), query.count_digest
+    return Prefetch(f"catalog-page:{digest}", lambda pipe: cache.queue_read_page(pipe, digest, tag, count_digest))
 
 
 def product_page(query: ProductQuery, prefetched: Any = MISSING) -> ListPage:
@@ -497,21 +498,23 @@ def product_page(query: ProductQuery, prefetched: Any = MISSING) -> ListPage:
     Cache-aside: on a hit the page and its quantities come from Redis in one
     round trip (``prefetched``: the reply of :func:`page_prefetch`'s read,
     which came with authentication's, so no round trip of its own). On a miss
-    (or with Redis down) the page comes from the database and the quantities
-    from the availability store (or PostgreSQL).
+    the page comes from the database (its list's count with the read, if
+    cached), and the round trip that stores it reads its quantities from the
+    availability store; with Redis down, the page and the quantities come
+    from PostgreSQL.
 
     The cached rows are rendered JSON already (each without its closing
     brace): a hit appends each row's quantity and joins them, with no
     serializer, dict or renderer on the way (the hit path is the hot path).
     """
     digest = query.cache_digest
-    cached = cache.read_page(digest, query.cache_tag(), prefetched)
+    cached = cache.read_page(digest, query.cache_tag(), query.count_digest, prefetched)
     page, quantities = cached.page, cached.available
     hit = page is not None
     if page is None:
         page = _build_page(query, cached)
-        if cached.version:
-            cache.write_page(cached, digest, page)
+        # Stored with its count and its quantities read back: one round trip.
+        quantities = cache.write_page(cached, digest, page, query.count_digest)
     pks = page["pks"]
     missing = [pk for pk in pks if pk not in quantities]
     if missing:

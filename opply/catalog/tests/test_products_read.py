@@ -296,6 +296,55 @@ def test_a_cached_page_costs_one_redis_round_trip(customer_client, redis_round_t
     assert warm.json() == cold.json()
 
 
+@pytest.mark.parametrize("params", [{}, {"search": "oat", "ordering": "-price"}, {"in_stock": "false", "page_size": 1}])
+def test_a_missed_page_costs_two_redis_round_trips(customer_client, redis_round_trips, params):
+    from opply.catalog import cache
+
+    make_product(name="Oat milk 1L", quantity=4)
+    make_product(name="Oat flakes", quantity=2)
+    customer_client.get(LIST, params)  # builds the availability keys
+    cache.bump_catalog_version()  # every page and count gone
+    redis_round_trips.clear()
+
+    cold = customer_client.get(LIST, params)
+
+    # Authentication's pipeline with the page's read (and its list's count);
+    # then the page stored with its count, and its live quantities read back.
+    assert len(redis_round_trips) == 2
+    assert cold["X-Cache"] == "miss"
+    assert all(row["quantity_in_stock"] == {"Oat milk 1L": 4, "Oat flakes": 2}[row["name"]] for row in cold.json()["results"])
+    assert customer_client.get(LIST, params).json() == cold.json()
+
+
+def test_the_next_page_of_a_list_reads_its_cached_count_with_the_page(customer_client, redis_round_trips, django_assert_num_queries):
+    for name in ("Almonds", "Barley", "Cashews"):
+        make_product(name=name, quantity=3)
+    first = customer_client.get(LIST, {"page_size": 1}).json()
+    customer_client.get(LIST, {"page_size": 3})  # builds every availability key
+    redis_round_trips.clear()
+
+    # Its rows and nothing else from the database; from Redis, the page's
+    # read with the list's count, then the page stored with its quantities.
+    with django_assert_num_queries(1):
+        second = customer_client.get(first["next"])
+
+    assert len(redis_round_trips) == 2
+    assert (second["X-Cache"], second.json()["count"], second.json()["results"][0]["name"]) == ("miss", 3, "Barley")
+
+
+def test_a_page_past_the_end_still_caches_its_lists_count(customer_client, django_assert_num_queries):
+    from opply.catalog import cache
+
+    make_product(quantity=1)
+    make_product(quantity=1)
+    customer_client.get(LIST)  # builds the availability keys
+    cache.bump_catalog_version()  # every page and count gone
+
+    assert_problem(customer_client.get(LIST, {"page": 2}), 404, "not_found")
+    with django_assert_num_queries(1):  # the page's rows: its count was cached by the 404
+        assert customer_client.get(LIST).json()["count"] == 2
+
+
 def test_a_revoked_token_gets_no_cached_page(customer, customer_client):
     from opply.identity.authentication import revoke_issued_tokens
 
