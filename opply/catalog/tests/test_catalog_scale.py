@@ -1,14 +1,19 @@
 """The product list at scale: cursors, bounds, counts, scoped invalidation (issue 14)."""
 
 import base64
+import datetime as dt
 import json
+import uuid
 from decimal import Decimal
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from rest_framework.pagination import Cursor
+from rest_framework.request import Request
 
 from opply.catalog import selectors, services
 from opply.catalog.models import Product
-from opply.catalog.pagination import MAX_PAGE
+from opply.catalog.pagination import MAX_PAGE, Ordering, Position, ProductCursorPagination, _dump
 from opply.catalog.serializers import ProductDetailSerializer, ProductSerializer
 from opply.catalog.tests.factories import CategoryFactory, make_product
 from opply.common.testing import assert_problem
@@ -322,3 +327,25 @@ def test_a_search_counted_empty_reads_no_page(customer_client, django_assert_num
 
     assert (body["count"], body["count_exact"], body["results"]) == (0, True, [])
     assert_problem(customer_client.get(LIST, {"search": "oat", "page": 2}), 404, "not_found")
+
+
+@pytest.mark.parametrize(
+    "ordering,value",
+    [
+        ("name", 'Oat "milk" & more é 1L'),
+        ("-price", Decimal("12.50")),
+        ("created_at", dt.datetime(2026, 11, 26, 17, 0, 1, 123456, tzinfo=dt.UTC)),
+        ("relevance", 0.0607927),
+    ],
+)
+@pytest.mark.parametrize("reverse", [False, True])
+def test_a_cursor_token_is_drfs_and_reads_back_as_its_position(rf, ordering, value, reverse):
+    # Built without DRF's encode_cursor (opply/catalog/pagination.py), the same token.
+    position = Position(Ordering.parse(ordering) if ordering != "relevance" else selectors.RELEVANCE, value, uuid.uuid4(), reverse)
+    drf = ProductCursorPagination(base_url="/")
+    drf_url = drf.encode_cursor(Cursor(offset=0, reverse=reverse, position=_dump(position)))
+
+    token = ProductCursorPagination().token(position)
+
+    assert token == parse_qs(urlsplit(drf_url).query)["cursor"][0]
+    assert ProductCursorPagination().position(Request(rf.get(LIST, {"cursor": token}))) == position
