@@ -21,8 +21,9 @@ from urllib.parse import urlencode
 from uuid import UUID
 
 from django.db import connections
-from django.db.models import BooleanField, F, FloatField, Func, QuerySet
+from django.db.models import BooleanField, F, FloatField, Func, QuerySet, Window
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import RowNumber
 from django.http import Http404, QueryDict
 from rest_framework.exceptions import ValidationError
 
@@ -174,11 +175,8 @@ class FilteredProducts:
 
     def category_index_serves(self, ordering: Ordering) -> bool:
         """Whether an index of (category, key, public_id) serves this list in
-        this ordering: listed products have one per key, all products one by
-        price (opply/catalog/models.py)."""
-        if self.category_id is None:
-            return False
-        return ordering.key == "price" or (self.listed and ordering.key in ("name", "created_at"))
+        this ordering: listed products have one per key (opply/catalog/models.py)."""
+        return self.category_id is not None and self.listed and ordering.key in ("name", "price", "created_at")
 
 
 def product_queryset(query: ProductQuery) -> FilteredProducts:
@@ -442,7 +440,9 @@ def _first_matches(
     them (cost grows with the matches: 60,000 for a common word). So: look
     for the rows among the first SEARCH_WINDOW rows of the list in the order
     (``unsearched``: the list without the search, from the position on); if
-    they are all there, they are the answer. Otherwise (None) the caller
+    they are all there, they are the answer, and so are the matches found
+    when the list ends inside the window (a category with nothing in stock,
+    a word its category does not have, the last page). Otherwise (None) the caller
     fetches every match from the search index and sorts them: the matches
     are then rare along this order, which usually means few (a correlated
     word, "smoked" by name, is the expensive case left).
@@ -455,18 +455,26 @@ def _first_matches(
     """
     order = [(name.lstrip("-"), name.startswith("-")) for name in unsearched.query.order_by]
     columns = ["id", *dict.fromkeys(name for name, _ in order)]
-    window = unsearched.annotate(matches=RawSQL(match_sql, [tsquery], output_field=BooleanField()))  # noqa: S611 - constant SQL
-    window = window.values(*columns, "matches")[: SEARCH_WINDOW + wanted.start]
+    size = SEARCH_WINDOW + wanted.start
+    # Each window row's place in it: the outer query returns the window's
+    # last row whether it matches or not, which tells a window cut short by
+    # its LIMIT from a list that ended inside it (the walk still stops at
+    # the last wanted match when there are enough).
+    place = Window(RowNumber(), order_by=[F(name).desc() if descending else F(name).asc() for name, descending in order])
+    window = unsearched.annotate(matches=RawSQL(match_sql, [tsquery], output_field=BooleanField()), place=place)  # noqa: S611 - constant SQL
+    window = window.values(*columns, "matches", "place")[:size]
     sql, params = window.query.get_compiler(using=window.db).as_sql()
     order_sql = ", ".join(f'"{name}" {"DESC" if descending else "ASC"}' for name, descending in order)
     with connections[window.db].cursor() as cursor:
         cursor.execute(
-            f"SELECT id FROM ({sql}) AS first_rows WHERE matches ORDER BY {order_sql} LIMIT %s OFFSET %s",  # noqa: S608 - compiled by the ORM; values bound
-            [*params, wanted.stop - wanted.start, wanted.start],
+            f"SELECT id, matches, place FROM ({sql}) AS first_rows WHERE matches OR place = %s ORDER BY {order_sql} LIMIT %s",  # noqa: S608 - compiled by the ORM; values bound
+            [*params, size, wanted.stop + 1],
         )
-        ids = [row[0] for row in cursor.fetchall()]
-    if len(ids) < wanted.stop - wanted.start:
-        return None
+        found = cursor.fetchall()
+    matched = [pk for pk, matches, _ in found if matches]
+    if len(matched) < wanted.stop and any(place == size for _, _, place in found):
+        return None  # the window ended before the page did; the list goes on
+    ids = matched[wanted.start : wanted.stop]
     rows = {row["id"]: row for row in Product.objects.filter(id__in=ids).values(*fields)}
     return [rows[pk] for pk in ids]
 

@@ -230,11 +230,41 @@ def test_a_search_walks_from_where_its_matches_lie_not_from_the_start_of_the_lis
     with CaptureQueriesContext(connection) as queries:
         params = {"search": "sals", "ordering": ordering, "page_size": 2, **({"category": category.slug} if in_category else {})}
         pages = [customer_client.get(LIST, params).json()]
-    # The first page of the list was found by a walk (from where "salsa"
-    # starts in this order), not by fetching every match and sorting them.
-    # (The last page still may: a walk that finds fewer matches than a page
-    # cannot tell the end of the matches from a gap longer than its window.)
+        while pages[-1]["next"]:
+            pages.append(customer_client.get(pages[-1]["next"]).json())
+    # Every page was found by a walk from where "salsa" starts in this order
+    # (the last one too: its walk reached the end of the bounds), never by
+    # fetching every match and sorting them.
     assert full_fetches(queries.captured_queries) == []
-    while pages[-1]["next"]:
-        pages.append(customer_client.get(pages[-1]["next"]).json())
     assert [row["id"] for page in pages for row in page["results"]] == expected
+
+
+@pytest.mark.parametrize("ordering", ["name", "-price", "created_at"])
+def test_a_search_in_a_category_with_nothing_in_stock_reads_no_match(customer_client, monkeypatch, ordering):
+    monkeypatch.setattr(selectors, "SEARCH_WINDOW", 3)
+    sold_out, other = CategoryFactory(), CategoryFactory()
+    for n in range(10):
+        make_product(name=f"Salted caramel {n}", quantity=0, category=sold_out)
+        make_product(name=f"Salted butter {n}", category=other)
+
+    with CaptureQueriesContext(connection) as queries:
+        response = customer_client.get(LIST, {"search": "salted", "category": sold_out.slug, "ordering": ordering})
+    assert response.status_code == 200, response.json()
+    assert response.json()["results"] == []
+    # The category's walk ended at once (nothing listed there): no fetch of
+    # every "salted" product to find none of them in the category.
+    assert full_fetches(queries.captured_queries) == []
+
+
+def test_every_index_that_walks_a_category_holds_listed_products_only():
+    # A customer's category walk could otherwise be served by an index of
+    # every product, and read every sold-out product of the category to
+    # throw it away (the planner estimates both at a row and may pick either).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'catalog' AND tablename = 'product'"
+            " AND indexdef LIKE '%%(category_id, %%'"
+        )
+        walks = dict(cursor.fetchall())
+    assert set(walks) == {"product_list_cat_name", "product_list_cat_price", "product_list_cat_created"}
+    assert all(definition.endswith("WHERE (is_active AND in_stock)") for definition in walks.values()), walks
