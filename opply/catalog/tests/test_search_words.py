@@ -2,10 +2,11 @@
 migrations 0006 and 0007)."""
 
 import itertools
+import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 
 from opply.catalog import search, selectors, services
@@ -31,6 +32,17 @@ NAMES = [
     "Yoghurts mixed 12-pack",
     "Éclair au chocolat",
 ]
+
+
+@pytest.fixture(autouse=True)
+def own_vocabulary(request):
+    """Words left by other tests' committed products (transactional tests
+    do not roll back the vocabulary, which is no model table) would widen the
+    expansions and bounds these tests spell out; this test's transaction
+    starts without them (and gets them back when it rolls back)."""
+    if "transactional_db" not in request.fixturenames:
+        with connection.cursor() as cursor:
+            cursor.execute('DELETE FROM "catalog"."search_word"')
 
 
 def expanded(term: str, *, using: str = "default") -> str | None:
@@ -268,3 +280,41 @@ def test_every_index_that_walks_a_category_holds_listed_products_only():
         walks = dict(cursor.fetchall())
     assert set(walks) == {"product_list_cat_name", "product_list_cat_price", "product_list_cat_created"}
     assert all(definition.endswith("WHERE (is_active AND in_stock)") for definition in walks.values()), walks
+
+
+@pytest.mark.django_db(transaction=True)
+def test_writes_of_products_that_share_words_do_not_wait_for_each_other():
+    first = make_product(name="Xylofruit kvass 1L")
+    second = make_product(name="Xylofruit mead 1L")
+    held, release, failures = threading.Event(), threading.Event(), []
+
+    def hold_a_write_of_the_first():
+        try:
+            with transaction.atomic():
+                # A stock flag, as an order flips it: it widens no bound.
+                Product.objects.filter(pk=first.pk).update(in_stock=False)
+                held.set()
+                release.wait(10)
+        except Exception as error:  # noqa: BLE001 - reported below
+            failures.append(error)
+        finally:
+            connections.close_all()
+
+    writer = threading.Thread(target=hold_a_write_of_the_first)
+    writer.start()
+    try:
+        assert held.wait(10)
+        # The same words ("xylofruit", "1l"), written while the first write is
+        # open: it holds no lock on them (0008's trigger locked every word it
+        # met). (A write that widens a word's bounds does hold that word until
+        # it commits: staff edits, not orders.)
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '1s'")
+            Product.objects.filter(pk=second.pk).update(in_stock=False)
+            services.product_update(product=Product.objects.get(pk=second.pk), data={"name": "Xylofruit mead 2L"})
+    finally:
+        release.set()
+        writer.join()
+    assert failures == []
+    assert bounds("xylofruit")[:2] == ("Xylofruit kvass 1L", "Xylofruit mead 2L")
