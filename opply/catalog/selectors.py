@@ -116,6 +116,7 @@ class ProductQuery:
         """The filter set alone: every page and ordering of a list shares its count."""
         return cache.page_digest([sorted((k, v) for k, v in self.params.items() if k != "ordering"), self.is_staff, "count"])
 
+    @cached_property
     def cache_tag(self) -> str | None:
         """Which stock flips can change this list (opply/catalog/cache.py): None
         when it shows out-of-stock products too, else its most selective filter."""
@@ -496,7 +497,7 @@ class ListPage:
 def page_prefetch(query: ProductQuery) -> Prefetch:
     """The page's cache read, to be sent in authentication's round trip
     (opply/common/prefetch.py); :func:`product_page` takes its reply."""
-    digest, tag, count_digest = query.cache_digest, query.cache_tag(), query.count_digest
+    digest, tag, count_digest = query.cache_digest, query.cache_tag, query.count_digest
     return Prefetch(f"catalog-page:{digest}", lambda pipe: cache.queue_read_page(pipe, digest, tag, count_digest))
 
 
@@ -516,7 +517,7 @@ def product_page(query: ProductQuery, prefetched: Any = MISSING) -> ListPage:
     serializer, dict or renderer on the way (the hit path is the hot path).
     """
     digest = query.cache_digest
-    cached = cache.read_page(digest, query.cache_tag(), query.count_digest, prefetched)
+    cached = cache.read_page(digest, query.cache_tag, query.count_digest, prefetched)
     page, quantities = cached.page, cached.available
     hit = page is not None
     if page is None:

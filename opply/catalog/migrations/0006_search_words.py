@@ -26,19 +26,22 @@ TABLE = '"catalog"."search_word"'
 PRODUCT = '"catalog"."product"'
 FUNCTION = '"catalog"."remember_search_words"'
 
+# The trigger function (also what 0008 puts back on its way back).
+REMEMBER = f"""
+CREATE OR REPLACE FUNCTION {FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO {TABLE} (word)
+    SELECT DISTINCT word FROM changed, unnest(tsvector_to_array(changed.search_vector)) AS word
+     ORDER BY word
+    ON CONFLICT DO NOTHING;
+    RETURN NULL;
+END
+$$
+"""  # noqa: S608 - constant SQL
+
 CREATE = [
     f'CREATE TABLE {TABLE} (word text COLLATE "C" PRIMARY KEY)',
-    f"""
-    CREATE FUNCTION {FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        INSERT INTO {TABLE} (word)
-        SELECT DISTINCT word FROM changed, unnest(tsvector_to_array(changed.search_vector)) AS word
-         ORDER BY word
-        ON CONFLICT DO NOTHING;
-        RETURN NULL;
-    END
-    $$
-    """,
+    REMEMBER,
     f"""CREATE TRIGGER product_search_words_insert AFTER INSERT ON {PRODUCT}
         REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION {FUNCTION}()""",
     f"""CREATE TRIGGER product_search_words_update AFTER UPDATE ON {PRODUCT}

@@ -13,6 +13,8 @@ and a plain UPDATE widens only the words whose bounds grow: it locks only
 those rows, and a stock flag or an unchanged name widens nothing.
 """
 
+from importlib import import_module
+
 from django.db import migrations
 
 TABLE = '"catalog"."search_word"'
@@ -50,30 +52,8 @@ END
 $$
 """  # noqa: S608 - constant SQL
 
-# 0008's version, for the way back.
-PREVIOUS = f"""
-CREATE OR REPLACE FUNCTION {FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO {TABLE} AS known (word, name_min, name_max, price_min, price_max, created_min, created_max)
-    SELECT word, min(name), max(name), min(price), max(price), min(created_at), max(created_at)
-      FROM changed, unnest(tsvector_to_array(changed.search_vector)) AS word
-     GROUP BY word
-     ORDER BY word
-    ON CONFLICT (word) DO UPDATE SET
-        name_min = least(known.name_min, excluded.name_min),
-        name_max = greatest(known.name_max, excluded.name_max),
-        price_min = least(known.price_min, excluded.price_min),
-        price_max = greatest(known.price_max, excluded.price_max),
-        created_min = least(known.created_min, excluded.created_min),
-        created_max = greatest(known.created_max, excluded.created_max)
-    WHERE known.name_min IS NULL
-       OR excluded.name_min < known.name_min OR excluded.name_max > known.name_max
-       OR excluded.price_min < known.price_min OR excluded.price_max > known.price_max
-       OR excluded.created_min < known.created_min OR excluded.created_max > known.created_max;
-    RETURN NULL;
-END
-$$
-"""  # noqa: S608 - constant SQL
+# 0008's trigger function, for the way back (a migration is frozen: its text is its own).
+PREVIOUS = import_module("opply.catalog.migrations.0008_search_word_bounds").REMEMBER
 
 
 class Migration(migrations.Migration):
