@@ -122,6 +122,30 @@ _EXPAND_SQL = f"(SELECT {_EXPAND_COLUMNS} FROM (SELECT * FROM {WORDS_TABLE} WHER
 BOUNDED_FIELDS = ("name", "price", "created_at")
 
 
+# The exact-SKU lookup, as one more row of the same query: (-1, the id of
+# the product whose SKU the term is, or NULL, and no words). The condition is
+# the expression of the product_sku_upper index.
+_SKU_SQL = (
+    '(SELECT -1, (SELECT id::text FROM "catalog"."product" WHERE UPPER("catalog"."product"."sku"::text) = %s ORDER BY id LIMIT 1),'
+    " NULL::text[], NULL::text, NULL::text, NULL::numeric, NULL::numeric, NULL::timestamptz, NULL::timestamptz)"
+)
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """What a search term finds: the product whose SKU it is exactly, else
+    the expansion of its full-text search (None: nothing can match)."""
+
+    sku_match: int | None
+    expansion: Expansion | None
+
+
+def look_up(term: str, *, using: str) -> Lookup:
+    """The exact-SKU lookup and :func:`expand` in one query (one round trip
+    for every search a cache misses, not two)."""
+    return _look_up(term, using=using, sku=True)
+
+
 def expand(term: str, *, using: str) -> Expansion | None:
     """:func:`tsquery` with each prefix spelled out as the words it starts
     (``oat mi`` -> ``('oat' | 'oats') & ('mild' | 'milk')``), read from the
@@ -131,15 +155,30 @@ def expand(term: str, *, using: str) -> Expansion | None:
     Bounds: a match holds a word of every group, so its value lies within
     each group's bounds (the widest of its words'): the narrowest of them
     all. A group left as a prefix (too many words) bounds nothing."""
+    return _look_up(term, using=using, sku=False).expansion
+
+
+def _look_up(term: str, *, using: str, sku: bool) -> Lookup:
     found = words(term)[:MAX_WORDS]
-    if not found:
-        return None
-    params: list[Any] = []
+    sku_text = term.strip().upper() if sku else ""
+    parts, params = ([_SKU_SQL], [sku_text]) if sku_text else ([], [])
     for n, word in enumerate(found):
+        parts.append(_EXPAND_SQL)
         params += [n, word, word, EXPANSION_LIMIT + 1]
+    if not parts:
+        return Lookup(None, None)
     with connections[using].cursor() as cursor:
-        cursor.execute(" UNION ALL ".join([_EXPAND_SQL] * len(found)), params)
-        rows = sorted(cursor.fetchall())
+        cursor.execute(" UNION ALL ".join(parts), params)
+        rows = sorted(cursor.fetchall(), key=lambda row: row[0])
+    if sku_text:
+        (_, sku_match, *_), *rows = rows
+        if sku_match is not None:
+            return Lookup(int(sku_match), None)
+    return Lookup(None, _expansion(rows) if found else None)
+
+
+def _expansion(rows: list[tuple[Any, ...]]) -> Expansion | None:
+    """The expansion from the vocabulary's rows, one per word of the search."""
     terms: list[str] = []
     lows: dict[str, list[Any]] = {field: [] for field in BOUNDED_FIELDS}
     highs: dict[str, list[Any]] = {field: [] for field in BOUNDED_FIELDS}
@@ -173,16 +212,12 @@ def filter_search(queryset: QuerySet, term: str, *, listed: bool) -> tuple[Query
     the expansion of that full-text search (None for an exact SKU or when
     nothing can match). ``listed``: the list is of listed products only
     (:func:`match_sql`)."""
-    from opply.catalog.models import Product
-
-    sku = term.strip().upper()
-    by_sku = Product.objects.filter(condition('UPPER("catalog"."product"."sku"::text) = %s', [sku])).values_list("id", flat=True).first()
-    if by_sku is not None:
-        return queryset.filter(id=by_sku), None
-    expansion = expand(term, using=queryset.db)
-    if expansion is None:
+    found = look_up(term, using=queryset.db)
+    if found.sku_match is not None:
+        return queryset.filter(id=found.sku_match), None
+    if found.expansion is None:
         return queryset.none(), None
-    return queryset.filter(condition(match_sql(listed=listed), [expansion.query])), expansion
+    return queryset.filter(condition(match_sql(listed=listed), [found.expansion.query])), found.expansion
 
 
 def condition(sql: str, params: list[Any]) -> RawSQL:
