@@ -3,6 +3,7 @@ from decimal import Decimal
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 
 from opply.catalog import services
 from opply.catalog.models import Product, Stock, StockMovement
@@ -87,3 +88,15 @@ def test_demo_seed_is_idempotent():
 
     assert count >= 10
     assert Product.objects.count() == count
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_generated_catalog_is_vacuumed_as_a_running_one_would_be():
+    # A bulk load leaves no page all-visible: until autovacuum came by, every
+    # index-only scan of a freshly seeded catalog read the heap as well.
+    seed_generated_catalog(200, batch_size=100)
+
+    with connection.cursor() as cursor:
+        cursor.execute('SELECT relallvisible FROM pg_class WHERE oid = \'"catalog"."product"\'::regclass')
+        (all_visible_pages,) = cursor.fetchone()
+    assert all_visible_pages > 0
