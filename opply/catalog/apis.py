@@ -136,8 +136,8 @@ class ProductListApi(APIView):
     )
     def get(self, request: Request) -> HttpResponse:
         query = getattr(request, "product_query", None) or self._query(request, is_staff=bool(request.user.is_staff))
-        page = selectors.product_page(query, prefetch.take(request, selectors.page_prefetch(query).key))
-        url = request.build_absolute_uri()
+        page = selectors.product_page(query, prefetch.take(request, selectors.page_prefetch_key(query)))
+        url = request.build_absolute_uri() if page.next or page.previous else ""
         # Rendered here rather than by DRF's renderer: the rows are JSON
         # already (selectors.product_page), and this is the hot path.
         body = (

@@ -498,7 +498,12 @@ def page_prefetch(query: ProductQuery) -> Prefetch:
     """The page's cache read, to be sent in authentication's round trip
     (opply/common/prefetch.py); :func:`product_page` takes its reply."""
     digest, tag, count_digest = query.cache_digest, query.cache_tag, query.count_digest
-    return Prefetch(f"catalog-page:{digest}", lambda pipe: cache.queue_read_page(pipe, digest, tag, count_digest))
+    return Prefetch(page_prefetch_key(query), lambda pipe: cache.queue_read_page(pipe, digest, tag, count_digest))
+
+
+def page_prefetch_key(query: ProductQuery) -> str:
+    """The key :func:`page_prefetch`'s reply is left under (opply.common.prefetch.take)."""
+    return f"catalog-page:{query.cache_digest}"
 
 
 def product_page(query: ProductQuery, prefetched: Any = MISSING) -> ListPage:
