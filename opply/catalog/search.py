@@ -27,7 +27,10 @@ Each word also keeps the smallest and largest name, price and creation time
 of the products that hold it (migration 0008, only ever widened): a search
 in an ordering starts its walk of the ordering's index where its matches can
 start, not at the top of the list, where "Organic ..." or the second word
-"salsa" have no match for hundreds of thousands of rows.
+"salsa" have no match for hundreds of thousands of rows. And it keeps the
+categories its products are in (migration 0011): a search within a category
+where none of the words a prefix starts occurs matches nothing, and is
+answered without the search index, like a prefix that starts no word.
 
 Relevance (``ts_rank``) needs every match read and ranked, so it orders a
 search only when the matches are few (``RANK_LIMIT``, known from the capped
@@ -112,10 +115,12 @@ class Expansion:
 
 # Per word of the search: how PostgreSQL lower-cases it (as the 'simple'
 # dictionary did when it built the vectors), the words it starts (one more
-# than the limit, to tell "too many") and their bounds. A constant prefix
-# lets the planner turn ^@ into a range of the primary key.
+# than the limit, to tell "too many"), whether any of them occurs in the
+# category searched (NULL: no category; a word without categories may occur
+# anywhere: migration 0011) and their bounds. A constant prefix lets the
+# planner turn ^@ into a range of the primary key.
 _EXPAND_COLUMNS = (
-    "%s::int, lower(%s), array_agg(word ORDER BY word),"
+    "%s::int, lower(%s), array_agg(word ORDER BY word), bool_or(category_ids IS NULL OR %s::bigint = ANY(category_ids)),"
     " min(name_min), max(name_max), min(price_min), max(price_max), min(created_min), max(created_max)"
 )
 _EXPAND_SQL = f"(SELECT {_EXPAND_COLUMNS} FROM (SELECT * FROM {WORDS_TABLE} WHERE word ^@ lower(%s) ORDER BY word LIMIT %s) AS started)"  # noqa: S608
@@ -127,7 +132,7 @@ BOUNDED_FIELDS = ("name", "price", "created_at")
 # the expression of the product_sku_upper index.
 _SKU_SQL = (
     '(SELECT -1, (SELECT id::text FROM "catalog"."product" WHERE UPPER("catalog"."product"."sku"::text) = %s ORDER BY id LIMIT 1),'
-    " NULL::text[], NULL::text, NULL::text, NULL::numeric, NULL::numeric, NULL::timestamptz, NULL::timestamptz)"
+    " NULL::text[], NULL::boolean, NULL::text, NULL::text, NULL::numeric, NULL::numeric, NULL::timestamptz, NULL::timestamptz)"
 )
 
 
@@ -140,13 +145,13 @@ class Lookup:
     expansion: Expansion | None
 
 
-def look_up(term: str, *, using: str) -> Lookup:
+def look_up(term: str, *, using: str, category_id: int | None = None) -> Lookup:
     """The exact-SKU lookup and :func:`expand` in one query (one round trip
     for every search a cache misses, not two)."""
-    return _look_up(term, using=using, sku=True)
+    return _look_up(term, using=using, sku=True, category_id=category_id)
 
 
-def expand(term: str, *, using: str) -> Expansion | None:
+def expand(term: str, *, using: str, category_id: int | None = None) -> Expansion | None:
     """:func:`tsquery` with each prefix spelled out as the words it starts
     (``oat mi`` -> ``('oat' | 'oats') & ('mild' | 'milk')``), read from the
     vocabulary in one query; None when some word starts no word at all (or
@@ -154,17 +159,20 @@ def expand(term: str, *, using: str) -> Expansion | None:
 
     Bounds: a match holds a word of every group, so its value lies within
     each group's bounds (the widest of its words'): the narrowest of them
-    all. A group left as a prefix (too many words) bounds nothing."""
-    return _look_up(term, using=using, sku=False).expansion
+    all. A group left as a prefix (too many words) bounds nothing.
+
+    ``category_id``: the search is within that category; None too when no
+    word some prefix starts occurs in it (the vocabulary's categories)."""
+    return _look_up(term, using=using, sku=False, category_id=category_id).expansion
 
 
-def _look_up(term: str, *, using: str, sku: bool) -> Lookup:
+def _look_up(term: str, *, using: str, sku: bool, category_id: int | None) -> Lookup:
     found = words(term)[:MAX_WORDS]
     sku_text = term.strip().upper() if sku else ""
     parts, params = ([_SKU_SQL], [sku_text]) if sku_text else ([], [])
     for n, word in enumerate(found):
         parts.append(_EXPAND_SQL)
-        params += [n, word, word, EXPANSION_LIMIT + 1]
+        params += [n, word, category_id, word, EXPANSION_LIMIT + 1]
     if not parts:
         return Lookup(None, None)
     with connections[using].cursor() as cursor:
@@ -182,12 +190,16 @@ def _expansion(rows: list[tuple[Any, ...]]) -> Expansion | None:
     terms: list[str] = []
     lows: dict[str, list[Any]] = {field: [] for field in BOUNDED_FIELDS}
     highs: dict[str, list[Any]] = {field: [] for field in BOUNDED_FIELDS}
-    for _, prefix, started, *bounds in rows:
+    for _, prefix, started, in_category, *bounds in rows:
         if not started:
             return None
         if len(started) > EXPANSION_LIMIT:
+            # Only the first words it starts were read: the category cannot
+            # be ruled out.
             terms.append(f"{lexeme(prefix)}:*")
             continue
+        if in_category is False:
+            return None  # none of the words it starts occurs in the category
         terms.append("(" + " | ".join(lexeme(word) for word in started) + ")")
         for field, (low, high) in zip(BOUNDED_FIELDS, zip(bounds[::2], bounds[1::2], strict=True), strict=True):
             if low is not None and high is not None:
@@ -206,13 +218,13 @@ def match_sql(*, listed: bool) -> str:
     return MATCH_SQL if listed else ALL_MATCH_SQL
 
 
-def filter_search(queryset: QuerySet, term: str, *, listed: bool) -> tuple[QuerySet, Expansion | None]:
+def filter_search(queryset: QuerySet, term: str, *, listed: bool, category_id: int | None = None) -> tuple[QuerySet, Expansion | None]:
     """The product whose SKU is exactly ``term`` (any case), else the
     products whose names contain every word of it (as a word prefix); and
     the expansion of that full-text search (None for an exact SKU or when
     nothing can match). ``listed``: the list is of listed products only
-    (:func:`match_sql`)."""
-    found = look_up(term, using=queryset.db)
+    (:func:`match_sql`); ``category_id``: the list is of that category."""
+    found = look_up(term, using=queryset.db, category_id=category_id)
     if found.sku_match is not None:
         return queryset.filter(id=found.sku_match), None
     if found.expansion is None:

@@ -209,7 +209,7 @@ def product_queryset(query: ProductQuery) -> FilteredProducts:
     category = {"category_id": filterset.category_id, "listed": in_stock is True and not query.is_staff}
     if not term:
         return FilteredProducts(queryset, ordering, None, **category)
-    searched, expansion = search.filter_search(queryset, term, listed=category["listed"])
+    searched, expansion = search.filter_search(queryset, term, listed=category["listed"], category_id=filterset.category_id)
     if expansion is None:
         # An exact SKU (or a search that matches nothing) keeps the plain
         # prefix query: it ranks the one row, and a cursor's ordering stays.

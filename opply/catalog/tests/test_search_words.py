@@ -4,6 +4,7 @@ migrations 0006 and 0007)."""
 import itertools
 import threading
 from decimal import Decimal
+from importlib import import_module
 
 import pytest
 from django.db import connection, connections, transaction
@@ -211,6 +212,105 @@ def test_each_word_keeps_where_its_products_lie_and_the_bounds_only_widen():
             "AND p.created_at BETWEEN s.created_min AND s.created_max)"
         )
         assert cursor.fetchone()[0] == 0  # every product lies within the bounds of each of its words
+
+
+def categories_of(word: str) -> list[int] | None:
+    with connection.cursor() as cursor:
+        cursor.execute('SELECT category_ids FROM "catalog"."search_word" WHERE word = %s', [word])
+        return cursor.fetchone()[0]
+
+
+def words_missing_a_category_of_their_products() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            'SELECT count(*) FROM "catalog"."product" AS p, unnest(tsvector_to_array(p.search_vector)) AS w '
+            'JOIN "catalog"."search_word" AS s ON s.word = w '
+            "WHERE s.category_ids IS NOT NULL AND NOT p.category_id = ANY(s.category_ids)"
+        )
+        return cursor.fetchone()[0]
+
+
+def test_each_word_keeps_the_categories_of_its_products_and_they_only_widen():
+    coffee, tea = CategoryFactory(), CategoryFactory()
+    beans = make_product(name="Espresso beans", category=coffee)
+    make_product(name="Earl grey leaves", category=tea)
+    assert categories_of("espresso") == categories_of("beans") == [coffee.id]
+    assert categories_of("grey") == [tea.id]
+
+    services.product_update(product=beans, data={"category": tea})
+    # The category it moved to is added; the one it left stays (a search
+    # there looks and finds nothing, never misses a product).
+    assert categories_of("espresso") == sorted([coffee.id, tea.id])
+    services.product_update(product=beans, data={"name": "Espresso roast"})
+    assert categories_of("roast") == [tea.id]
+
+    seed_generated_catalog(50, batch_size=20, first_row=30_000)  # bulk statements, every generated category
+    assert words_missing_a_category_of_their_products() == 0
+
+
+def test_the_migration_fills_the_categories_of_the_products_of_now():
+    fill = import_module("opply.catalog.migrations.0011_search_word_categories").FILL
+    make_product(name="Espresso beans")
+    seed_generated_catalog(30, batch_size=30, first_row=40_000)
+    with connection.cursor() as cursor:
+        cursor.execute('UPDATE "catalog"."search_word" SET category_ids = NULL')
+        cursor.execute(fill)
+        cursor.execute('SELECT count(*) FROM "catalog"."search_word" WHERE category_ids IS NULL')
+        assert cursor.fetchone()[0] == 0  # every word of this test's products (and only those: own_vocabulary)
+    assert words_missing_a_category_of_their_products() == 0
+
+
+def test_the_expanded_search_in_a_category_matches_exactly_what_the_prefix_search_matched_there():
+    shelves = [CategoryFactory() for _ in range(3)]
+    products = {make_product(name=name, category=shelves[n % 3]).id: (name, shelves[n % 3].id) for n, name in enumerate(NAMES)}
+    words = sorted({word for name in NAMES for word in search.words(name)})
+    prefixes = sorted({word[:n] for word in words for n in range(1, len(word) + 1)})
+    terms = [*prefixes, *(" ".join(pair) for pair in itertools.combinations(words, 2))]
+
+    ruled_out = 0
+    for term in terms:
+        before = matching(search.tsquery(term).replace("'", ""), literal=False) if search.tsquery(term) else set()
+        for shelf in shelves:
+            expansion = search.expand(term, using="default", category_id=shelf.id)
+            spelled = expansion.query if expansion else None
+            expected = {pk for pk in before if products[pk][1] == shelf.id}
+            after = {pk for pk in matching(spelled, literal=True) if products[pk][1] == shelf.id} if spelled else set()
+            assert after == expected, (term, shelf.id, spelled)
+            ruled_out += spelled is None and search.expand(term, using="default") is not None
+    assert ruled_out > 100  # the categories do rule searches out
+
+
+def test_a_search_for_words_its_category_lacks_is_answered_from_the_vocabulary(customer_client, staff_client, django_assert_num_queries):
+    coffee, tea = CategoryFactory(slug="coffee"), CategoryFactory(slug="tea")
+    make_product(name="Espresso beans", category=coffee)
+    make_product(name="Earl grey leaves", category=tea)
+    make_product(name="Espresso cups", category=tea, quantity=0)  # in tea, but sold out
+
+    # The category and one query of the vocabulary (with the exact SKU
+    # lookup): no count, no walk of the category, no search index.
+    with django_assert_num_queries(2):
+        body = customer_client.get(LIST, {"search": "esp bea", "category": "tea"}).json()
+    assert (body["count"], body["count_exact"], body["results"]) == (0, True, [])
+
+    assert [row["name"] for row in customer_client.get(LIST, {"search": "esp bea", "category": "coffee"}).json()["results"]] == [
+        "Espresso beans"
+    ]
+    # A word that does occur in the category is searched as before: the
+    # sold-out product is no customer's, but staff see it.
+    assert customer_client.get(LIST, {"search": "espresso", "category": "tea"}).json()["results"] == []
+    assert [row["name"] for row in staff_client.get(LIST, {"search": "espresso", "category": "tea"}).json()["results"]] == ["Espresso cups"]
+
+
+def test_a_prefix_that_starts_more_words_than_the_limit_is_not_ruled_out_by_the_category(customer_client, monkeypatch):
+    coffee, tea = CategoryFactory(slug="coffee"), CategoryFactory(slug="tea")
+    make_product(name="Espresso beans", category=coffee)
+    make_product(name="Espressivo tea", category=tea)
+    monkeypatch.setattr(search, "EXPANSION_LIMIT", 1)
+
+    assert search.expand("espress", using="default", category_id=tea.id).query == "'espress':*"
+    assert [row["name"] for row in customer_client.get(LIST, {"search": "espress", "category": "tea"}).json()["results"]] == [
+        "Espressivo tea"
+    ]
 
 
 def full_fetches(queries) -> list[str]:
