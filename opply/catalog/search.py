@@ -29,8 +29,9 @@ in an ordering starts its walk of the ordering's index where its matches can
 start, not at the top of the list, where "Organic ..." or the second word
 "salsa" have no match for hundreds of thousands of rows. And it keeps the
 categories its products are in (migration 0011): a search within a category
-where none of the words a prefix starts occurs matches nothing, and is
-answered without the search index, like a prefix that starts no word.
+where none of the words a prefix starts occurs matches nothing, nor does a
+search of words that occur in no category together ("espresso shampoo"); it
+is answered without the search index, like a prefix that starts no word.
 
 Relevance (``ts_rank``) needs every match read and ranked, so it orders a
 search only when the matches are few (``RANK_LIMIT``, known from the capped
@@ -115,12 +116,12 @@ class Expansion:
 
 # Per word of the search: how PostgreSQL lower-cases it (as the 'simple'
 # dictionary did when it built the vectors), the words it starts (one more
-# than the limit, to tell "too many"), whether any of them occurs in the
-# category searched (NULL: no category; a word without categories may occur
-# anywhere: migration 0011) and their bounds. A constant prefix lets the
-# planner turn ^@ into a range of the primary key.
+# than the limit, to tell "too many"), the categories they occur in (as
+# text: "1,3,5,3"; whether one of them may occur anywhere, having none:
+# migration 0011) and their bounds. A constant prefix lets the planner turn
+# ^@ into a range of the primary key.
 _EXPAND_COLUMNS = (
-    "%s::int, lower(%s), array_agg(word ORDER BY word), bool_or(category_ids IS NULL OR %s::bigint = ANY(category_ids)),"
+    "%s::int, lower(%s), array_agg(word ORDER BY word), bool_or(category_ids IS NULL), string_agg(array_to_string(category_ids, ','), ','),"
     " min(name_min), max(name_max), min(price_min), max(price_max), min(created_min), max(created_max)"
 )
 _EXPAND_SQL = f"(SELECT {_EXPAND_COLUMNS} FROM (SELECT * FROM {WORDS_TABLE} WHERE word ^@ lower(%s) ORDER BY word LIMIT %s) AS started)"  # noqa: S608
@@ -132,7 +133,7 @@ BOUNDED_FIELDS = ("name", "price", "created_at")
 # the expression of the product_sku_upper index.
 _SKU_SQL = (
     '(SELECT -1, (SELECT id::text FROM "catalog"."product" WHERE UPPER("catalog"."product"."sku"::text) = %s ORDER BY id LIMIT 1),'
-    " NULL::text[], NULL::boolean, NULL::text, NULL::text, NULL::numeric, NULL::numeric, NULL::timestamptz, NULL::timestamptz)"
+    " NULL::text[], NULL::boolean, NULL::text, NULL::text, NULL::text, NULL::numeric, NULL::numeric, NULL::timestamptz, NULL::timestamptz)"
 )
 
 
@@ -161,8 +162,9 @@ def expand(term: str, *, using: str, category_id: int | None = None) -> Expansio
     each group's bounds (the widest of its words'): the narrowest of them
     all. A group left as a prefix (too many words) bounds nothing.
 
-    ``category_id``: the search is within that category; None too when no
-    word some prefix starts occurs in it (the vocabulary's categories)."""
+    Categories: None too when the words of one group occur in no category
+    that the words of another group (or ``category_id``, the category
+    searched) occur in: no product can hold a word of each."""
     return _look_up(term, using=using, sku=False, category_id=category_id).expansion
 
 
@@ -172,7 +174,7 @@ def _look_up(term: str, *, using: str, sku: bool, category_id: int | None) -> Lo
     parts, params = ([_SKU_SQL], [sku_text]) if sku_text else ([], [])
     for n, word in enumerate(found):
         parts.append(_EXPAND_SQL)
-        params += [n, word, category_id, word, EXPANSION_LIMIT + 1]
+        params += [n, word, word, EXPANSION_LIMIT + 1]
     if not parts:
         return Lookup(None, None)
     with connections[using].cursor() as cursor:
@@ -182,24 +184,29 @@ def _look_up(term: str, *, using: str, sku: bool, category_id: int | None) -> Lo
         (_, sku_match, *_), *rows = rows
         if sku_match is not None:
             return Lookup(int(sku_match), None)
-    return Lookup(None, _expansion(rows) if found else None)
+    return Lookup(None, _expansion(rows, category_id) if found else None)
 
 
-def _expansion(rows: list[tuple[Any, ...]]) -> Expansion | None:
+def _expansion(rows: list[tuple[Any, ...]], category_id: int | None) -> Expansion | None:
     """The expansion from the vocabulary's rows, one per word of the search."""
+    # The categories a match can be in: the searched one, and for each group
+    # one its words occur in (a match holds a word of every group).
+    possible: set[int] | None = None if category_id is None else {category_id}
     terms: list[str] = []
     lows: dict[str, list[Any]] = {field: [] for field in BOUNDED_FIELDS}
     highs: dict[str, list[Any]] = {field: [] for field in BOUNDED_FIELDS}
-    for _, prefix, started, in_category, *bounds in rows:
+    for _, prefix, started, anywhere, categories, *bounds in rows:
         if not started:
             return None
         if len(started) > EXPANSION_LIMIT:
-            # Only the first words it starts were read: the category cannot
-            # be ruled out.
+            # Only the first words it starts were read: it rules nothing out.
             terms.append(f"{lexeme(prefix)}:*")
             continue
-        if in_category is False:
-            return None  # none of the words it starts occurs in the category
+        if not anywhere and categories:
+            theirs = {int(category) for category in categories.split(",")}
+            possible = theirs if possible is None else possible & theirs
+            if not possible:
+                return None  # its words occur in none of the categories the others (or the search) allow
         terms.append("(" + " | ".join(lexeme(word) for word in started) + ")")
         for field, (low, high) in zip(BOUNDED_FIELDS, zip(bounds[::2], bounds[1::2], strict=True), strict=True):
             if low is not None and high is not None:

@@ -89,8 +89,9 @@ def test_the_vocabulary_holds_every_word_of_every_name_written_one_by_one_or_in_
 
 
 def test_a_prefix_becomes_the_words_it_starts_or_stays_a_prefix_when_they_are_many():
+    shelf = CategoryFactory()  # one: words of different categories would rule each other out
     for name in NAMES:
-        make_product(name=name)
+        make_product(name=name, category=shelf)
 
     assert expanded("yog") == "('yoghurt' | 'yoghurts')"
     assert expanded("OAT yoghurts") == "('oat' | 'oats') & ('yoghurts')"
@@ -299,6 +300,23 @@ def test_a_search_for_words_its_category_lacks_is_answered_from_the_vocabulary(c
     # sold-out product is no customer's, but staff see it.
     assert customer_client.get(LIST, {"search": "espresso", "category": "tea"}).json()["results"] == []
     assert [row["name"] for row in staff_client.get(LIST, {"search": "espresso", "category": "tea"}).json()["results"]] == ["Espresso cups"]
+
+
+def test_a_search_of_words_that_share_no_category_is_answered_from_the_vocabulary(customer_client, django_assert_num_queries):
+    coffee, tea = CategoryFactory(), CategoryFactory()
+    make_product(name="Espresso beans", category=coffee)
+    make_product(name="Earl grey leaves", category=tea)
+    make_product(name="Green leaves", category=coffee)
+
+    with django_assert_num_queries(1):  # the vocabulary (with the exact SKU lookup)
+        body = customer_client.get(LIST, {"search": "espresso grey"}).json()
+    assert (body["count"], body["count_exact"], body["results"]) == (0, True, [])
+    # "lea" starts a word of both categories: searched as before.
+    assert [row["name"] for row in customer_client.get(LIST, {"search": "esp lea"}).json()["results"]] == []
+    assert [row["name"] for row in customer_client.get(LIST, {"search": "gre lea", "ordering": "name"}).json()["results"]] == [
+        "Earl grey leaves",
+        "Green leaves",
+    ]
 
 
 def test_a_prefix_that_starts_more_words_than_the_limit_is_not_ruled_out_by_the_category(customer_client, monkeypatch):
