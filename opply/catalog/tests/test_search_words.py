@@ -5,8 +5,10 @@ import itertools
 import threading
 from decimal import Decimal
 from importlib import import_module
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 
@@ -14,6 +16,7 @@ from opply.catalog import search, selectors, services
 from opply.catalog.models import Product
 from opply.catalog.seed import seed_generated_catalog
 from opply.catalog.tests.factories import CategoryFactory, make_product
+from opply.catalog.vocabulary import refresh as refresh_vocabulary
 
 pytestmark = pytest.mark.django_db
 
@@ -329,6 +332,54 @@ def test_a_prefix_that_starts_more_words_than_the_limit_is_not_ruled_out_by_the_
     assert [row["name"] for row in customer_client.get(LIST, {"search": "espress", "category": "tea"}).json()["results"]] == [
         "Espressivo tea"
     ]
+
+
+def every_product_lies_within_its_words() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            'SELECT count(*) FROM "catalog"."product" AS p, unnest(tsvector_to_array(p.search_vector)) AS w '
+            'LEFT JOIN "catalog"."search_word" AS s ON s.word = w '
+            "WHERE s.word IS NULL OR NOT (p.name BETWEEN s.name_min AND s.name_max AND p.price BETWEEN s.price_min AND s.price_max "
+            "AND p.created_at BETWEEN s.created_min AND s.created_max AND p.category_id = ANY(s.category_ids))"
+        )
+        return cursor.fetchone()[0] == 0
+
+
+def test_refreshing_the_vocabulary_narrows_it_to_the_products_of_now(customer_client):
+    coffee, tea = CategoryFactory(), CategoryFactory()
+    first = make_product(name="Mango salsa", price="4.00", category=coffee)
+    make_product(name="Tomato salsa", price="6.50", category=coffee)
+    services.product_update(product=first, data={"name": "Avocado salsa", "price": Decimal("9.00"), "category": tea})
+    assert "mango" in vocabulary()
+    assert bounds("salsa") == ("Avocado salsa", "Tomato salsa", Decimal("4.00"), Decimal("9.00"))
+
+    out = StringIO()
+    call_command("refresh_search_words", stdout=out)
+
+    assert "mango" not in vocabulary()
+    assert bounds("salsa") == ("Avocado salsa", "Tomato salsa", Decimal("6.50"), Decimal("9.00"))
+    assert categories_of("avocado") == [tea.id]
+    assert categories_of("tomato") == [coffee.id]
+    assert every_product_lies_within_its_words()
+    assert out.getvalue().strip() == "search words: 3 held by products, 1 forgotten, 1 narrowed, 0 added"  # "salsa"
+
+    def names(params):
+        return [row["name"] for row in customer_client.get(LIST, params).json()["results"]]
+
+    assert names({"search": "sal", "ordering": "price"}) == ["Tomato salsa", "Avocado salsa"]
+    assert names({"search": "mango"}) == []
+    assert refresh_vocabulary().narrowed == 0  # nothing left to narrow
+
+
+def test_a_refreshed_vocabulary_still_holds_every_product_of_a_generated_catalog():
+    seed_generated_catalog(60, batch_size=30, first_row=50_000)
+    with connection.cursor() as cursor:
+        cursor.execute('DELETE FROM "catalog"."search_word" WHERE word LIKE %s', ["o%"])  # lost by hand: added back
+
+    done = refresh_vocabulary()
+
+    assert done.added > 0
+    assert every_product_lies_within_its_words()
 
 
 def full_fetches(queries) -> list[str]:
