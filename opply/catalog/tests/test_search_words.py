@@ -196,6 +196,24 @@ def bounds(word: str) -> tuple:
         return cursor.fetchone()
 
 
+def categories_of(word: str) -> list[int] | None:
+    with connection.cursor() as cursor:
+        cursor.execute('SELECT category_ids FROM "catalog"."search_word" WHERE word = %s', [word])
+        return cursor.fetchone()[0]
+
+
+def every_product_lies_within_its_words() -> bool:
+    """Each word of each product is in the vocabulary, with the product within its bounds and categories."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            'SELECT count(*) FROM "catalog"."product" AS p, unnest(tsvector_to_array(p.search_vector)) AS w '
+            'LEFT JOIN "catalog"."search_word" AS s ON s.word = w '
+            "WHERE s.word IS NULL OR NOT (p.name BETWEEN s.name_min AND s.name_max AND p.price BETWEEN s.price_min AND s.price_max "
+            "AND p.created_at BETWEEN s.created_min AND s.created_max AND p.category_id = ANY(s.category_ids))"
+        )
+        return cursor.fetchone()[0] == 0
+
+
 def test_each_word_keeps_where_its_products_lie_and_the_bounds_only_widen():
     first = make_product(name="Mango salsa", price="4.00")
     make_product(name="Tomato salsa", price="6.50")
@@ -208,30 +226,7 @@ def test_each_word_keeps_where_its_products_lie_and_the_bounds_only_widen():
     assert bounds("mango") == ("Mango salsa", "Mango salsa", Decimal("4.00"), Decimal("4.00"))
 
     seed_generated_catalog(50, batch_size=20, first_row=20_000)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            'SELECT count(*) FROM "catalog"."product" AS p, unnest(tsvector_to_array(p.search_vector)) AS w '
-            'JOIN "catalog"."search_word" AS s ON s.word = w '
-            "WHERE NOT (p.name BETWEEN s.name_min AND s.name_max AND p.price BETWEEN s.price_min AND s.price_max "
-            "AND p.created_at BETWEEN s.created_min AND s.created_max)"
-        )
-        assert cursor.fetchone()[0] == 0  # every product lies within the bounds of each of its words
-
-
-def categories_of(word: str) -> list[int] | None:
-    with connection.cursor() as cursor:
-        cursor.execute('SELECT category_ids FROM "catalog"."search_word" WHERE word = %s', [word])
-        return cursor.fetchone()[0]
-
-
-def words_missing_a_category_of_their_products() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            'SELECT count(*) FROM "catalog"."product" AS p, unnest(tsvector_to_array(p.search_vector)) AS w '
-            'JOIN "catalog"."search_word" AS s ON s.word = w '
-            "WHERE s.category_ids IS NOT NULL AND NOT p.category_id = ANY(s.category_ids)"
-        )
-        return cursor.fetchone()[0]
+    assert every_product_lies_within_its_words()
 
 
 def test_each_word_keeps_the_categories_of_its_products_and_they_only_widen():
@@ -249,7 +244,7 @@ def test_each_word_keeps_the_categories_of_its_products_and_they_only_widen():
     assert categories_of("roast") == [tea.id]
 
     seed_generated_catalog(50, batch_size=20, first_row=30_000)  # bulk statements, every generated category
-    assert words_missing_a_category_of_their_products() == 0
+    assert every_product_lies_within_its_words()
 
 
 def test_the_migration_fills_the_categories_of_the_products_of_now():
@@ -261,7 +256,7 @@ def test_the_migration_fills_the_categories_of_the_products_of_now():
         cursor.execute(fill)
         cursor.execute('SELECT count(*) FROM "catalog"."search_word" WHERE category_ids IS NULL')
         assert cursor.fetchone()[0] == 0  # every word of this test's products (and only those: own_vocabulary)
-    assert words_missing_a_category_of_their_products() == 0
+    assert every_product_lies_within_its_words()
 
 
 def test_the_expanded_search_in_a_category_matches_exactly_what_the_prefix_search_matched_there():
@@ -332,17 +327,6 @@ def test_a_prefix_that_starts_more_words_than_the_limit_is_not_ruled_out_by_the_
     assert [row["name"] for row in customer_client.get(LIST, {"search": "espress", "category": "tea"}).json()["results"]] == [
         "Espressivo tea"
     ]
-
-
-def every_product_lies_within_its_words() -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            'SELECT count(*) FROM "catalog"."product" AS p, unnest(tsvector_to_array(p.search_vector)) AS w '
-            'LEFT JOIN "catalog"."search_word" AS s ON s.word = w '
-            "WHERE s.word IS NULL OR NOT (p.name BETWEEN s.name_min AND s.name_max AND p.price BETWEEN s.price_min AND s.price_max "
-            "AND p.created_at BETWEEN s.created_min AND s.created_max AND p.category_id = ANY(s.category_ids))"
-        )
-        return cursor.fetchone()[0] == 0
 
 
 def test_refreshing_the_vocabulary_narrows_it_to_the_products_of_now(customer_client):
