@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from django.db import connections
 from rest_framework.test import APIClient
@@ -32,6 +34,22 @@ def _clean_redis():
     """Every test starts with an empty Redis database (the test one, db 15)."""
     get_redis().flushdb()
     yield
+
+
+@pytest.fixture(autouse=True)
+def _throttle_windows_just_opened(monkeypatch):
+    """Every test counts in rate-limit windows that opened a second ago.
+
+    The throttles count in fixed windows (a minute, a day) on the clock; a test
+    whose requests straddled a window's end would see its count start again
+    and a limit it tests not bite. Shifted to just past midnight, a test has
+    59 seconds of every window before the next one opens.
+    """
+    from opply.common import throttling
+
+    started = time.time()
+    shift = started // 86400 * 86400 + 1 - started
+    monkeypatch.setattr(throttling, "now", lambda: time.time() + shift)
 
 
 @pytest.fixture(autouse=True)
