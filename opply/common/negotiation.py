@@ -29,7 +29,18 @@ class ContentNegotiation(DefaultContentNegotiation):
             and renderers
             and renderers[0].media_type == JSON
             and not format_suffix
-            and not (self.settings.URL_FORMAT_OVERRIDE and request.query_params.get(self.settings.URL_FORMAT_OVERRIDE))
+            and not self._format_override(request)
         ):
             return renderers[0], JSON
         return super().select_renderer(request, renderers, format_suffix)
+
+    def _format_override(self, request: Request) -> str | None:
+        """``?format=``, read without parsing a query string that cannot hold
+        it: parsing one is most of the short cut's cost, and on a cached page
+        nothing else reads the query (a name can hide in percent escapes:
+        such a query is parsed)."""
+        name = self.settings.URL_FORMAT_OVERRIDE
+        raw = request.META.get("QUERY_STRING", "")
+        if not name or not raw or (name not in raw and "%" not in raw):
+            return None
+        return request.query_params.get(name)

@@ -33,7 +33,8 @@ RENDERER_SETS = [
 
 def negotiate(negotiation, accept, renderers, query):
     headers = {} if accept is None else {"HTTP_ACCEPT": accept}
-    request = Request(APIRequestFactory().get("/", query, **headers))
+    factory = APIRequestFactory()
+    request = Request(factory.get(f"/?{query}", **headers) if isinstance(query, str) else factory.get("/", query, **headers))
     try:
         renderer, media_type = negotiation.select_renderer(request, renderers)
     except NotAcceptable:
@@ -43,7 +44,12 @@ def negotiate(negotiation, accept, renderers, query):
     return type(renderer).__name__, media_type
 
 
-@pytest.mark.parametrize("query", [{}, {"format": "json"}, {"format": "api"}])
+# Raw query strings too: the short cut reads ?format= without parsing a query
+# that cannot hold it, and a name spelled in percent escapes is still one.
+QUERIES = [{}, {"format": "json"}, {"format": "api"}, "%66ormat=api", "%66ormat=json", "formats=api", "page=2&format=", "a=%20"]
+
+
+@pytest.mark.parametrize("query", QUERIES)
 @pytest.mark.parametrize("renderers", RENDERER_SETS, ids=lambda rs: "+".join(type(r).__name__ for r in rs))
 @pytest.mark.parametrize("accept", ACCEPTS)
 def test_the_short_cut_agrees_with_drf(accept, renderers, query):
