@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID
@@ -29,6 +30,7 @@ from opply.catalog.serializers import (
     StockSerializer,
 )
 from opply.common import prefetch
+from opply.common.memo import BoundedMemo
 from opply.common.pagination import MAX_PAGE_NUMBER, PageNumberPagination, parse_positive_int, single_query_value
 from opply.common.permissions import IsStaff, ReadOnlyOrStaff
 
@@ -71,6 +73,10 @@ PRODUCT_LIST_PARAMETERS = [
         for name in ("min_price", "max_price")
     ],
 ]
+
+
+# Parsed product-list queries by (query string, is_staff): see ProductListApi._query.
+_RECENT_QUERIES: BoundedMemo[tuple[str, bool], selectors.ProductQuery] = BoundedMemo(1024)
 
 
 def _actor(request: Request) -> str:
@@ -164,7 +170,22 @@ class ProductListApi(APIView):
 
     @staticmethod
     def _query(request: Request, *, is_staff: bool) -> selectors.ProductQuery:
-        """The request's filters and page; a bad parameter is a 400 naming it."""
+        """The request's filters and page; a bad parameter is a 400 naming it.
+
+        A pure function of the query string and who asks, remembered per
+        process (:data:`_RECENT_QUERIES`): clients scroll and refresh the same
+        lists, and on a cached page parsing the parameters, the cursor and
+        the cache keys was a tenth of the request. A refused query is never
+        remembered (it is refused afresh)."""
+        key = (request.META.get("QUERY_STRING", ""), is_staff)
+        query = _RECENT_QUERIES.get(key)
+        if query is None:
+            query = ProductListApi._parse_query(request, is_staff=is_staff)
+            _RECENT_QUERIES.put(key, query)
+        return query
+
+    @staticmethod
+    def _parse_query(request: Request, *, is_staff: bool) -> selectors.ProductQuery:
         position = ProductCursorPagination().position(request)
         raw_page = single_query_value(request, "page")
         if raw_page is not None and position is not None:
@@ -175,7 +196,10 @@ class ProductListApi(APIView):
                 {"page": [f"Pages past {MAX_PAGE} are not served: follow the next link (a cursor) of page {MAX_PAGE} onwards instead."]}
             )
         return selectors.ProductQuery(
-            params={name: request.query_params.getlist(name) for name in selectors.FILTER_PARAMETERS if name in request.query_params},
+            # Tuples: the query is shared by every request that sends the same string.
+            params={
+                name: tuple(request.query_params.getlist(name)) for name in selectors.FILTER_PARAMETERS if name in request.query_params
+            },
             is_staff=is_staff,
             page=page_number,
             page_size=PageNumberPagination().get_page_size(request),
@@ -197,8 +221,13 @@ def _detail(product: Product) -> dict[str, Any]:
 
 
 def _cursor_link(url: str, token: str | None) -> str | None:
-    if token is None:
-        return None
+    return None if token is None else _link_with_cursor(url, token)
+
+
+@lru_cache(maxsize=1024)
+def _link_with_cursor(url: str, token: str) -> str:
+    # Remembered: the most-read pages send the same URL and carry the same
+    # next cursor, request after request, until the catalog changes.
     if "?" not in url:
         # The plain list (the most-read page): nothing to replace or remove.
         return f"{url}?{urlencode({'cursor': token})}"

@@ -34,7 +34,6 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from redis.client import Pipeline
 from redis.exceptions import RedisError
 
 from opply.catalog import scripts
@@ -63,10 +62,10 @@ def page_digest(params: Any) -> str:
     return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
-def queue_read_page(pipe: Pipeline, digest: str, tag: str | None, count_digest: str) -> None:
-    """Queue :func:`read_page`'s script on another round trip's pipeline
+def read_page_command(digest: str, tag: str | None, count_digest: str) -> tuple[Any, ...]:
+    """:func:`read_page`'s script as a command for another round trip
     (authentication's: opply/common/prefetch.py); its reply goes to read_page."""
-    scripts.READ_PAGE.queue(pipe, keys=[VERSION_KEY], args=[digest, tag or "", count_digest])
+    return scripts.READ_PAGE.command(keys=[VERSION_KEY], args=[digest, tag or "", count_digest])
 
 
 def read_page(digest: str, tag: str | None, count_digest: str, reply: Any = MISSING) -> CachedPage:

@@ -15,7 +15,6 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from redis.client import Pipeline
 from redis.exceptions import NoScriptError
 
 from opply.catalog.keys import LUA_CONSTANTS
@@ -32,10 +31,11 @@ class LuaScript:
         self.source = _PREAMBLE + ((LUA_DIR / "helpers.lua").read_text() if helpers else "") + body
         self.sha = hashlib.sha1(self.source.encode(), usedforsecurity=False).hexdigest()
 
-    def queue(self, pipe: Pipeline, *, keys: list[str], args: list[Any]) -> None:
-        """Queue the call on a pipeline; its reply is NoScriptError if Redis
-        has not loaded the script (the caller then calls it directly)."""
-        pipe.evalsha(self.sha, len(keys), *keys, *args)
+    def command(self, *, keys: list[str], args: list[Any]) -> tuple[Any, ...]:
+        """The call as a command to send with others (opply.common.redis.round_trip);
+        its reply is NoScriptError if Redis has not loaded the script (the
+        caller then calls it directly)."""
+        return ("EVALSHA", self.sha, len(keys), *keys, *args)
 
     def __call__(self, *, keys: list[str], args: list[Any]) -> Any:
         client = get_redis()

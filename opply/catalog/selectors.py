@@ -497,8 +497,7 @@ class ListPage:
 def page_prefetch(query: ProductQuery) -> Prefetch:
     """The page's cache read, to be sent in authentication's round trip
     (opply/common/prefetch.py); :func:`product_page` takes its reply."""
-    digest, tag, count_digest = query.cache_digest, query.cache_tag, query.count_digest
-    return Prefetch(page_prefetch_key(query), lambda pipe: cache.queue_read_page(pipe, digest, tag, count_digest))
+    return Prefetch(page_prefetch_key(query), cache.read_page_command(query.cache_digest, query.cache_tag, query.count_digest))
 
 
 def page_prefetch_key(query: ProductQuery) -> str:

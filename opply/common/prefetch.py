@@ -6,7 +6,7 @@ rate limit's counter). A view whose answer is mostly one Redis read (the
 cached product list: one script call) would make a second, and on a cache
 hit that round trip is a good part of the request's cost. Instead the view
 declares its read up front (``redis_prefetch(request, user)``, returning a
-:class:`Prefetch`); authentication queues it on its own pipeline and leaves
+:class:`Prefetch`); authentication sends it in its own round trip and leaves
 the reply on the request, where the view takes it (:func:`take`).
 
 Nothing about the checks changes: authentication, permissions and throttles
@@ -17,12 +17,10 @@ would read it. A prefetch must be a pure read with no effect of its own.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from django.http import HttpRequest
-from redis.client import Pipeline
 from rest_framework.request import Request
 
 # The attribute of the Django request that carries a reply to its view.
@@ -39,7 +37,7 @@ MISSING = Missing()
 @dataclass(frozen=True)
 class Prefetch:
     key: str  # what the view will ask for (take() hands the reply only to the same key)
-    queue: Callable[[Pipeline], None]  # queues exactly one command on the pipeline
+    command: tuple[Any, ...]  # exactly one Redis command (a pure read), sent with authentication's
 
 
 def requested(request: Request, user: Any) -> Prefetch | None:

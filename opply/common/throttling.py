@@ -14,15 +14,16 @@ import logging
 import time
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
 
 from django.http import HttpRequest
-from redis.client import Pipeline
 from redis.exceptions import RedisError
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
-from opply.common.redis import get_redis
+from opply.common.redis import round_trip
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ def now() -> float:
     return time.time()
 
 
+@lru_cache(maxsize=64)
 def parse_rate(rate: str) -> tuple[int, int]:
     """``"10/min"`` -> (10, 60). The unit's first letter counts, as in DRF."""
     count, _, period = rate.partition("/")
@@ -60,10 +62,9 @@ def current_window(scope: str, ident: str) -> Window | None:
     return Window(f"throttle:{scope}:{ident}:{window}", limit, period, float((window + 1) * period))
 
 
-def count_in(pipe: Pipeline, window: Window) -> None:
-    """Queue the increment of ``window`` on a pipeline (its first result is the count)."""
-    pipe.incr(window.key)
-    pipe.expire(window.key, window.period + 1)
+def counting(window: Window) -> list[tuple[Any, ...]]:
+    """The commands that count a request in ``window`` (the first one's reply is the count)."""
+    return [("INCR", window.key), ("EXPIRE", window.key, window.period + 1)]
 
 
 class FixedWindowRateThrottle(BaseThrottle):
@@ -86,9 +87,9 @@ class FixedWindowRateThrottle(BaseThrottle):
         count = getattr(request, "counted_windows", {}).get(window.key)
         if count is None:
             try:
-                pipe = get_redis().pipeline(transaction=False)
-                count_in(pipe, window)
-                count = pipe.execute()[0]
+                count = round_trip(counting(window))[0]
+                if isinstance(count, RedisError):
+                    raise count
             except RedisError:
                 logger.warning("throttle %s skipped: Redis unavailable", self.scope)
                 return True

@@ -28,7 +28,6 @@ Revocation is still asked of Redis on every request.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from functools import cached_property
 from typing import Any
@@ -45,8 +44,9 @@ from rest_framework_simplejwt.tokens import Token
 
 from opply.common import prefetch as prefetching
 from opply.common.db.routing import pin_key, pin_to_primary, reading_primary
-from opply.common.redis import get_redis
-from opply.common.throttling import UserRateThrottle, count_in, current_window
+from opply.common.memo import BoundedMemo
+from opply.common.redis import get_redis, round_trip
+from opply.common.throttling import UserRateThrottle, counting, current_window
 
 logger = logging.getLogger(__name__)
 
@@ -108,25 +108,19 @@ class VerifiedTokens:
     """
 
     def __init__(self, size: int = 2048) -> None:
-        self.size = size
-        self._tokens: dict[bytes, Token] = {}
-        self._lock = threading.Lock()  # gthread workers share the map
+        self._tokens: BoundedMemo[bytes, Token] = BoundedMemo(size)
 
     def get(self, raw: bytes) -> Token | None:
         token = self._tokens.get(raw)
         if token is None:
             return None
         if token.get("exp", 0) <= time.time():
-            with self._lock:
-                self._tokens.pop(raw, None)
+            self._tokens.forget(raw)
             return None
         return token
 
     def add(self, raw: bytes, token: Token) -> None:
-        with self._lock:
-            if len(self._tokens) >= self.size:
-                self._tokens.pop(next(iter(self._tokens)), None)
-            self._tokens[raw] = token
+        self._tokens.put(raw, token)
 
 
 class JWTAuthentication(authentication.JWTAuthentication):
@@ -154,16 +148,15 @@ class JWTAuthentication(authentication.JWTAuthentication):
         # asks for one (opply/common/prefetch.py).
         window = current_window(UserRateThrottle.scope, public_id)
         prefetch = prefetching.requested(request, user)
+        commands: list[tuple[Any, ...]] = [("MGET", pin_key(public_id), revoked_key(public_id))]
+        if window is not None:
+            commands += counting(window)
+        if prefetch is not None:
+            commands.append(prefetch.command)
         try:
-            pipe = get_redis().pipeline(transaction=False)
-            pipe.mget(pin_key(public_id), revoked_key(public_id))
-            if window is not None:
-                count_in(pipe, window)
-            if prefetch is not None:
-                prefetch.queue(pipe)
             # Errors come back as values: one the view's read met (a script
             # Redis forgot) is the view's to handle, not a failed check.
-            results = pipe.execute(raise_on_error=False)
+            results = round_trip(commands)
             for result in results[: 3 if window is not None else 1]:
                 if isinstance(result, RedisError):
                     raise result
