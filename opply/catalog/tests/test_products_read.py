@@ -202,6 +202,28 @@ def test_inactive_products_are_hidden_from_customers_but_not_staff(customer_clie
     assert ids(staff_client.get(LIST)) == [str(retired.public_id)]
 
 
+def test_the_same_url_is_the_customers_list_for_a_customer_and_the_staff_list_for_staff(customer_client, staff_client):
+    """Parsed queries are remembered per process by query string *and* who asks."""
+    retired = make_product()
+    retired.is_active = False
+    retired.save()
+
+    for _ in range(2):
+        assert ids(customer_client.get(LIST, {"in_stock": "false"})) == []
+        assert ids(staff_client.get(LIST, {"in_stock": "false"})) == [str(retired.public_id)]
+
+
+def test_a_refused_query_is_refused_every_time_and_never_remembered(customer_client):
+    from opply.catalog.apis import _RECENT_QUERIES
+
+    remembered = len(_RECENT_QUERIES)
+    for _ in range(2):
+        assert_problem(customer_client.get(LIST, {"page": "0"}), 400)
+        assert_problem(customer_client.get(LIST, {"cursor": "bm90IGEgY3Vyc29y"}), 400)
+
+    assert len(_RECENT_QUERIES) == remembered
+
+
 def test_detail_answers_in_stock_or_not(customer_client):
     sold_out = make_product(quantity=0, price="3.50")
 
