@@ -29,11 +29,13 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 from uuid import UUID
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from redis.exceptions import RedisError
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
@@ -53,6 +55,13 @@ logger = logging.getLogger(__name__)
 
 class ClaimsUser(TokenUser):
     """The authenticated caller, as its access token describes it."""
+
+    def __init__(self, token: Token, public_id: UUID | None = None) -> None:
+        super().__init__(token)
+        if public_id is not None:
+            # The subject, already parsed when the token was verified: the
+            # cached property's value.
+            self.__dict__["public_id"] = public_id
 
     @cached_property
     def public_id(self) -> UUID:
@@ -96,6 +105,12 @@ def revoke_issued_tokens(public_id: UUID | str) -> None:
     get_redis().set(revoked_key(str(public_id)), repr(time.time()), ex=lifetime)
 
 
+@dataclass(frozen=True)
+class VerifiedToken:
+    token: Token
+    public_id: UUID  # the subject claim, parsed once
+
+
 class VerifiedTokens:
     """Access tokens this process has verified (signature, type, claims), by
     their exact text, for as long as they are unexpired.
@@ -108,41 +123,55 @@ class VerifiedTokens:
     """
 
     def __init__(self, size: int = 2048) -> None:
-        self._tokens: BoundedMemo[bytes, Token] = BoundedMemo(size)
+        self._tokens: BoundedMemo[bytes, VerifiedToken] = BoundedMemo(size)
 
-    def get(self, raw: bytes) -> Token | None:
-        token = self._tokens.get(raw)
-        if token is None:
+    def get(self, raw: bytes) -> VerifiedToken | None:
+        verified = self._tokens.get(raw)
+        if verified is None:
             return None
-        if token.get("exp", 0) <= time.time():
+        if verified.token.get("exp", 0) <= time.time():
             self._tokens.forget(raw)
             return None
-        return token
+        return verified
 
-    def add(self, raw: bytes, token: Token) -> None:
-        self._tokens.put(raw, token)
+    def add(self, raw: bytes, token: Token) -> VerifiedToken:
+        """Remember a token whose signature and claims (:func:`claims_are_valid`) were checked."""
+        verified = VerifiedToken(token, UUID(token[api_settings.USER_ID_CLAIM]))
+        self._tokens.put(raw, verified)
+        return verified
 
 
 class JWTAuthentication(authentication.JWTAuthentication):
     verified = VerifiedTokens()
+
+    def __init__(self) -> None:
+        # Not simplejwt's: it looks the user model up per instance, and DRF
+        # makes an instance per request (see user_model).
+        pass
+
+    @property
+    def user_model(self) -> Any:
+        """The user model, for simplejwt's get_user (only when Redis is down)."""
+        return get_user_model()
 
     def authenticate(self, request: Request) -> tuple[Any, Token] | None:
         header = self.get_header(request)
         raw_token = self.get_raw_token(header) if header is not None else None
         if raw_token is None:
             return None
-        token = self.verified.get(raw_token)
-        if token is None:
+        verified = self.verified.get(raw_token)
+        if verified is None:
             token = self.get_validated_token(raw_token)
-            if claims_are_valid(token):
-                self.verified.add(raw_token, token)
-        return self.user_for_token(request, token), token
+            if not claims_are_valid(token):
+                raise AuthenticationFailed("Token contained no recognizable user identification", code="token_not_valid")
+            verified = self.verified.add(raw_token, token)
+        return self.user_for_token(request, verified), verified.token
 
-    def user_for_token(self, request: Request, token: Token) -> Any:
-        if not claims_are_valid(token):
-            raise AuthenticationFailed("Token contained no recognizable user identification", code="token_not_valid")
-        public_id = str(token[api_settings.USER_ID_CLAIM])
-        user = ClaimsUser(token)
+    def user_for_token(self, request: Request, verified: VerifiedToken) -> Any:
+        token = verified.token
+        # Canonical text: the form revocation and pins are written under.
+        public_id = str(verified.public_id)
+        user = ClaimsUser(token, verified.public_id)
         # One round trip: revocation, read-your-writes pin, this request's
         # count for the per-user rate limit, and the view's own read if it
         # asks for one (opply/common/prefetch.py).
