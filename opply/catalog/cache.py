@@ -51,9 +51,9 @@ class CachedPage:
     version: str | None  # None: Redis is down
     page: dict[str, Any] | None  # None: a miss
     generation: str = "0"  # of the page's tag
-    # product id -> available units, for the page's products whose
-    # availability keys exist (a hit only)
-    available: dict[int, int] = field(default_factory=dict)
+    # Available units of the page's products, in the page's order; None
+    # where a product's availability key is missing (a hit only)
+    available: list[int | None] = field(default_factory=list)
     # (count, exact) of the page's list, if cached (a miss only)
     count: tuple[int, bool] | None = None
 
@@ -87,24 +87,20 @@ def read_page(digest: str, tag: str | None, count_digest: str, reply: Any = MISS
         return CachedPage(None, None)
     if raw is None:
         return CachedPage(version, None, generation, count=None if count is None else _decode_count(count))
-    page = decode_page(raw)
-    return CachedPage(version, page, generation, _available(page["pks"], stock))
+    return CachedPage(version, decode_page(raw), generation, stock)
 
 
-def _available(pks: list[int], stock: list[Any]) -> dict[int, int]:
-    """The scripts' (on_hand, reserved) pairs -> available units, for the products whose keys exist."""
-    return {pk: int(stock[2 * i]) - int(stock[2 * i + 1] or 0) for i, pk in enumerate(pks) if stock[2 * i] is not None}
-
-
-def write_page(cached: CachedPage, digest: str, page: dict[str, Any], count_digest: str) -> dict[int, int]:
+def write_page(cached: CachedPage, digest: str, page: dict[str, Any], count_digest: str) -> list[int | None]:
     """Store a page under the version and generation read *before* it was
     built: a flip or write meanwhile left it under an old key, never served.
     With it, the list's count when it is not the one read with the page (it
     was counted, or made exact by the list's last page); and the page's live
     quantities are read back, all in one round trip. Returns those quantities
-    (for the products whose availability keys exist; none when Redis is down)."""
+    in the page's order (None where a product's availability key is missing,
+    or all None when Redis is down)."""
+    unknown: list[int | None] = [None] * len(page["pks"])
     if cached.version is None:
-        return {}
+        return unknown
     counted = (page["count"], page["count_exact"])
     try:
         stock = scripts.WRITE_PAGE(
@@ -113,8 +109,8 @@ def write_page(cached: CachedPage, digest: str, page: dict[str, Any], count_dige
         )
     except RedisError:
         logger.warning("page cache unreachable: page not stored")
-        return {}
-    return _available(page["pks"], stock)
+        return unknown
+    return stock
 
 
 # A cached page is stored as three parts, so that neither the read script

@@ -528,11 +528,15 @@ def product_page(query: ProductQuery, prefetched: Any = MISSING) -> ListPage:
         page = _build_page(query, cached)
         # Stored with its count and its quantities read back: one round trip.
         quantities = cache.write_page(cached, digest, page, query.count_digest)
-    pks = page["pks"]
-    missing = [pk for pk in pks if pk not in quantities]
-    if missing:
-        quantities = {**quantities, **availability.available_quantities(missing)}
-    results = ",".join(f'{row},"quantity_in_stock":{max(quantities.get(pk, 0), 0)}}}' for pk, row in zip(pks, page["rows"], strict=True))
+    if None in quantities:
+        # Keys the availability store lost (an eviction, a restart) are
+        # rebuilt on the way; with Redis down this reads PostgreSQL.
+        pks = page["pks"]
+        found = availability.available_quantities([pk for pk, quantity in zip(pks, quantities, strict=True) if quantity is None])
+        quantities = [found.get(pk, 0) if quantity is None else quantity for pk, quantity in zip(pks, quantities, strict=True)]
+    results = ",".join(
+        f'{row},"quantity_in_stock":{quantity if quantity > 0 else 0}}}' for row, quantity in zip(page["rows"], quantities, strict=True)
+    )
     return ListPage(page["count"], page["count_exact"], page["next"], page["previous"], results, hit)
 
 
