@@ -75,6 +75,9 @@ PRODUCT_LIST_PARAMETERS = [
 ]
 
 
+# The methods of a view class, as DRF's allowed_methods lists them (after setup()).
+_ALLOWED_METHODS: dict[type, list[str]] = {}
+
 # Parsed product-list queries by (query string, is_staff): see ProductListApi._query.
 _RECENT_QUERIES: BoundedMemo[tuple[str, bool], selectors.ProductQuery] = BoundedMemo(1024)
 
@@ -154,6 +157,15 @@ class ProductListApi(APIView):
         response = HttpResponse(body.encode(), content_type="application/json")
         response["X-Cache"] = "hit" if page.cached else "miss"
         return response
+
+    @property
+    def allowed_methods(self) -> list[str]:
+        # DRF works the Allow header out on every response (a hasattr per
+        # HTTP method); this view's methods are its class's.
+        methods = _ALLOWED_METHODS.get(type(self))
+        if methods is None:
+            methods = _ALLOWED_METHODS[type(self)] = super().allowed_methods
+        return methods
 
     def redis_prefetch(self, request: Request, user: Any) -> prefetch.Prefetch | None:
         """The cached page's read, sent with authentication's round trip

@@ -416,3 +416,10 @@ def test_a_cached_page_keeps_names_with_line_breaks_and_separators(customer_clie
     assert (cold["X-Cache"], warm["X-Cache"]) == ("miss", "hit")
     assert warm.json() == cold.json()
     assert warm.json()["results"][0]["name"] == 'Line\nbreak \x1e separator, "quoted" é'
+
+
+def test_the_list_says_which_methods_it_allows_on_every_answer(customer_client, staff_client):
+    answers = [customer_client.get(LIST), customer_client.get(LIST), staff_client.put(LIST, {}, format="json")]
+
+    assert [answer["Allow"] for answer in answers] == ["GET, POST, HEAD, OPTIONS"] * 3
+    assert answers[2].status_code == 405
