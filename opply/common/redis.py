@@ -82,8 +82,8 @@ def round_trip(commands: Sequence[tuple[Any, ...]]) -> list[Any]:
 
     What a non-transactional pipeline does, for the one round trip every
     authenticated request makes (opply/identity/authentication.py), without
-    the pipeline's machinery: measured at a third of a cached page's Redis
-    cost in this process. Replies come as Redis sends them, with no redis-py
+    the pipeline's machinery, a quarter of the client's CPU for those four
+    commands (88-97 against 62-75 µs a call, measured in one process). Replies come as Redis sends them, with no redis-py
     reply callbacks (``INCR`` an int, ``EXPIRE`` 0 or 1, ``MGET`` a list); an
     error Redis answers to one command is returned in its place, as
     ``pipeline.execute(raise_on_error=False)`` does. A connection that breaks
