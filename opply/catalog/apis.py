@@ -30,6 +30,7 @@ from opply.catalog.serializers import (
     StockSerializer,
 )
 from opply.common import prefetch
+from opply.common.absolute_urls import absolute_url
 from opply.common.memo import BoundedMemo
 from opply.common.pagination import MAX_PAGE_NUMBER, PageNumberPagination, parse_positive_int, single_query_value
 from opply.common.permissions import IsStaff, ReadOnlyOrStaff
@@ -146,7 +147,7 @@ class ProductListApi(APIView):
     def get(self, request: Request) -> HttpResponse:
         query = getattr(request, "product_query", None) or self._query(request, is_staff=bool(request.user.is_staff))
         page = selectors.product_page(query, prefetch.take(request, selectors.page_prefetch_key(query)))
-        url = request.build_absolute_uri() if page.next or page.previous else ""
+        url = absolute_url(request._request) if page.next or page.previous else ""
         # Rendered here rather than by DRF's renderer: the rows are JSON
         # already (selectors.product_page), and this is the hot path.
         body = (

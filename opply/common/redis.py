@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from time import perf_counter
 from typing import Any
 
+import hiredis
 import redis
 from django.conf import settings
 from redis.client import Pipeline
@@ -108,7 +109,9 @@ def round_trip(commands: Sequence[tuple[Any, ...]]) -> list[Any]:
 def _send_and_read(connection: AbstractConnection, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
     # The connection disconnects itself on a socket error, so a failed read
     # never leaves unread replies on a pooled socket.
-    connection.send_packed_command(connection.pack_commands(commands))
+    # hiredis packs (redis-py's own packer is a layer of Python over it); the
+    # commands' arguments are text and integers.
+    connection.send_packed_command([b"".join([hiredis.pack_command(command) for command in commands])])
     replies: list[Any] = []
     for _ in commands:
         try:
