@@ -162,10 +162,14 @@ class ProductListApi(APIView):
     @property
     def allowed_methods(self) -> list[str]:
         # DRF works the Allow header out on every response (a hasattr per
-        # HTTP method); this view's methods are its class's.
+        # HTTP method); a view's methods are its class's once it is set up
+        # (View.setup() gives it HEAD). An instance that is not (the schema
+        # generator's) gets DRF's answer, never remembered.
         methods = _ALLOWED_METHODS.get(type(self))
         if methods is None:
-            methods = _ALLOWED_METHODS[type(self)] = super().allowed_methods
+            methods = super().allowed_methods
+            if hasattr(self, "head"):
+                _ALLOWED_METHODS[type(self)] = methods
         return methods
 
     def redis_prefetch(self, request: Request, user: Any) -> prefetch.Prefetch | None:

@@ -423,3 +423,13 @@ def test_the_list_says_which_methods_it_allows_on_every_answer(customer_client, 
 
     assert [answer["Allow"] for answer in answers] == ["GET, POST, HEAD, OPTIONS"] * 3
     assert answers[2].status_code == 405
+
+
+def test_the_schema_generators_look_at_the_list_leaves_its_allow_header_whole(customer_client, monkeypatch):
+    """drf-spectacular instantiates views without setting them up (no HEAD)."""
+    from opply.catalog import apis
+
+    monkeypatch.setattr(apis, "_ALLOWED_METHODS", {})
+    assert "HEAD" not in apis.ProductListApi().allowed_methods
+
+    assert customer_client.get(LIST)["Allow"] == "GET, POST, HEAD, OPTIONS"
