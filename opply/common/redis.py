@@ -83,9 +83,10 @@ def round_trip(commands: Sequence[tuple[Any, ...]]) -> list[Any]:
 
     What a non-transactional pipeline does, for the one round trip every
     authenticated request makes (opply/identity/authentication.py), without
-    the pipeline's machinery, a quarter of the client's CPU for those four
-    commands (88-97 against 62-75 µs a call, measured in one process). Replies come as Redis sends them, with no redis-py
-    reply callbacks (``INCR`` an int, ``EXPIRE`` 0 or 1, ``MGET`` a list); an
+    the pipeline's machinery: that was a quarter of the client's CPU for
+    those four commands (88-97 against 62-75 µs a call, in one process).
+    Replies come as Redis sends them, with no redis-py reply callbacks
+    (``INCR`` an int, ``EXPIRE`` 0 or 1, ``MGET`` a list); an
     error Redis answers to one command is returned in its place, as
     ``pipeline.execute(raise_on_error=False)`` does. A connection that breaks
     is dropped (never returned to the pool half-read) and the batch retried
@@ -107,10 +108,10 @@ def round_trip(commands: Sequence[tuple[Any, ...]]) -> list[Any]:
 
 
 def _send_and_read(connection: AbstractConnection, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
-    # The connection disconnects itself on a socket error, so a failed read
-    # never leaves unread replies on a pooled socket.
     # hiredis packs (redis-py's own packer is a layer of Python over it); the
-    # commands' arguments are text and integers.
+    # commands' arguments are text and integers. The connection disconnects
+    # itself on a socket error, so a failed read never leaves unread replies
+    # on a pooled socket.
     connection.send_packed_command([b"".join([hiredis.pack_command(command) for command in commands])])
     replies: list[Any] = []
     for _ in commands:
