@@ -267,6 +267,13 @@ def measured(args: argparse.Namespace, run: Any) -> dict[str, Any]:
 # --- Reporting ------------------------------------------------------------------------
 
 
+def run_ratios(runs: dict[str, list[dict[str, Any]]], name: str, base: str) -> str:
+    """The ratio of two scenarios' throughput within each run, as percentages:
+    measured a few seconds apart, each pair shares the machine's speed of the
+    moment (the medians of the report may come from different runs)."""
+    return ", ".join(f"{100 * ratio(a['rps'], b['rps']):.0f} %" for a, b in zip(runs[name], runs[base], strict=True))
+
+
 def report(kind: str, args: argparse.Namespace, runs: dict[str, list[dict[str, Any]]], extra: dict[str, Any]) -> dict[str, Any]:
     """Print the table (medians over the runs; errors summed) and write the JSON."""
     summary: dict[str, dict[str, Any]] = {}
@@ -438,8 +445,14 @@ def catalog(args: argparse.Namespace, env: dict[str, str]) -> int:
     shutil.rmtree(work)
     summary = report("catalog", args, runs, {"products": existing, "listed": listed, "cold_ms": cold, "cold_paths": cold_paths})
     print(f"\ncold single requests, ms (median of {args.uncached_samples}, no load): {cold}")
-    print(f"first-page req/s = {100 * ratio(summary['first-page']['rps'], summary['health-live']['rps']):.0f} % of health-live")
-    print(f"longtail req/s = {100 * ratio(summary['longtail']['rps'], summary['first-page']['rps']):.0f} % of first-page")
+    print(
+        f"first-page req/s = {100 * ratio(summary['first-page']['rps'], summary['health-live']['rps']):.0f} % of health-live "
+        f"(run by run: {run_ratios(runs, 'first-page', 'health-live')})"
+    )
+    print(
+        f"longtail req/s = {100 * ratio(summary['longtail']['rps'], summary['first-page']['rps']):.0f} % of first-page "
+        f"(run by run: {run_ratios(runs, 'longtail', 'first-page')})"
+    )
     if args.churn:
         flips = [r["churn"] for r in runs["churn"] if r.get("churn")]
         print(
